@@ -1,0 +1,384 @@
+"""Tests of research_harness.stats: scipy cross-checks, textbook values, properties."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from research_harness.stats import (
+    Comparison,
+    Summary,
+    cohens_d,
+    compare_arms,
+    effect_size_ci,
+    effect_size_ci_normal,
+    hedges_correction,
+    hedges_g,
+    hedges_g_ci,
+    prediction_interval,
+    prob_improvement,
+    prob_within_k_sigma,
+    seeds_for_power,
+    summarize,
+    t_test_power,
+    welch_one_sided_p,
+    welch_t,
+)
+
+# Arms of 2..8 losses with bounded magnitude; runs with almost no spread make every
+# standardized statistic ill-conditioned, so they are filtered out.
+_value = st.floats(min_value=-10.0, max_value=10.0, allow_nan=False, allow_infinity=False)
+_arm = st.lists(_value, min_size=2, max_size=8).filter(lambda xs: np.std(xs, ddof=1) > 0.05)
+PROPS = settings(max_examples=60, deadline=None)
+
+# Control sd 1 and experimental = control - 0.5: d is exactly 0.5 at 3 vs 3.
+CONTROL_D05 = [3.0, 4.0, 5.0]
+EXPERIMENTAL_D05 = [2.5, 3.5, 4.5]
+
+
+def close(a: float, b: float, rel: float = 1e-9, abs_: float = 1e-9) -> bool:
+    return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+
+
+# --------------------------------------------------------------------------- summarize
+
+
+def test_summarize_basic():
+    s = summarize([1.0, 2.0, 3.0, 4.0])
+    assert s == Summary(n=4, mean=2.5, std=pytest.approx(np.std([1, 2, 3, 4], ddof=1)), min=1.0, max=4.0)
+
+
+def test_summarize_single_value_has_nan_std():
+    s = summarize([3.2])
+    assert s.n == 1 and s.mean == 3.2 and math.isnan(s.std)
+
+
+def test_summarize_identical_values_has_exact_zero_std():
+    assert summarize([0.1, 0.1, 0.1]).std == 0.0
+
+
+def test_summarize_empty_raises():
+    with pytest.raises(ValueError, match="empty"):
+        summarize([])
+
+
+@pytest.mark.parametrize("bad, shown", [(float("nan"), "nan"), (float("inf"), "inf"), (-math.inf, "-inf")])
+def test_summarize_non_finite_names_value(bad, shown):
+    with pytest.raises(ValueError, match=f"non-finite value {shown}.*index 1"):
+        summarize([1.0, bad, 2.0])
+
+
+@PROPS
+@given(st.lists(_value, min_size=2, max_size=20))
+def test_std_uses_n_minus_1(xs):
+    assert summarize(xs).std == pytest.approx(np.std(xs, ddof=1), rel=1e-9, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- effect sizes
+
+
+def test_cohens_d_sign_convention_lower_is_better():
+    d = cohens_d(CONTROL_D05, EXPERIMENTAL_D05)
+    assert d == pytest.approx(0.5)
+    assert cohens_d(EXPERIMENTAL_D05, CONTROL_D05) == pytest.approx(-0.5)
+
+
+def test_cohens_d_pooled_sd_unequal_n():
+    c, e = [1.0, 2.0, 4.0, 7.0], [0.0, 1.0]
+    s_pooled = math.sqrt((3 * np.var(c, ddof=1) + 1 * np.var(e, ddof=1)) / 4)
+    assert cohens_d(c, e) == pytest.approx((np.mean(c) - np.mean(e)) / s_pooled)
+
+
+def test_cohens_d_equal_n_is_root_mean_variance():
+    c, e = [1.0, 2.5, 4.0], [0.0, 0.2, 1.0]
+    s = math.sqrt((np.var(c, ddof=1) + np.var(e, ddof=1)) / 2)
+    assert cohens_d(c, e) == pytest.approx((np.mean(c) - np.mean(e)) / s)
+
+
+@pytest.mark.parametrize(
+    "control, experimental, expected",
+    [([2.0, 2.0], [1.0, 1.0], math.inf), ([1.0, 1.0], [2.0, 2.0], -math.inf), ([1.0, 1.0], [1.0, 1.0], 0.0)],
+)
+def test_cohens_d_zero_pooled_sd(control, experimental, expected):
+    assert cohens_d(control, experimental) == expected
+
+
+def test_two_sample_functions_need_two_values_per_arm():
+    with pytest.raises(ValueError, match="at least 2"):
+        cohens_d([1.0], [1.0, 2.0])
+
+
+def test_hedges_correction_exact_at_3_vs_3():
+    j = hedges_correction(3, 3)
+    # Exact J(df=4) = Gamma(2) / (sqrt(2) Gamma(1.5)) = 2 / sqrt(2 pi) = 0.79788...
+    assert j == pytest.approx(2 / math.sqrt(2 * math.pi), rel=1e-12)
+    assert round(j, 3) == 0.798  # ANCHORS
+    assert 1 - 3 / (4 * 4 - 1) == pytest.approx(0.8)  # the approximation is not what we use
+
+
+def test_hedges_correction_tends_to_one_and_matches_approximation():
+    js = [hedges_correction(n, n) for n in (2, 3, 5, 10, 50, 500)]
+    assert all(a < b for a, b in zip(js, js[1:]))
+    assert js[-1] == pytest.approx(1 - 3 / (4 * 998 - 1), rel=1e-6)
+
+
+def test_hedges_correction_needs_df_2():
+    with pytest.raises(ValueError):
+        hedges_correction(2, 1)
+
+
+def test_hedges_g_is_j_times_d():
+    assert hedges_g(CONTROL_D05, EXPERIMENTAL_D05) == pytest.approx(0.5 * hedges_correction(3, 3))
+
+
+def test_effect_size_ci_reproduces_anchor_at_3_vs_3():
+    lo, hi = effect_size_ci(CONTROL_D05, EXPERIMENTAL_D05)
+    assert (round(lo, 1), round(hi, 1)) == (-1.2, 2.1)  # ANCHORS: about [-1.2, 2.1]
+    assert lo == pytest.approx(-1.1635, abs=1e-3) and hi == pytest.approx(2.1062, abs=1e-3)
+
+
+def test_effect_size_ci_normal_at_3_vs_3_is_narrower_at_the_bottom():
+    lo, hi = effect_size_ci_normal(0.5, 3, 3)
+    assert lo == pytest.approx(-1.1251, abs=1e-3) and hi == pytest.approx(2.1251, abs=1e-3)
+
+
+def test_effect_size_ci_bounds_are_tail_inversions():
+    c, e = [3.1, 3.3, 3.2, 3.5], [3.0, 3.05, 3.2]
+    lo, hi = effect_size_ci(c, e, confidence=0.9)
+    scale = math.sqrt(1 / 4 + 1 / 3)
+    t = cohens_d(c, e) / scale
+    assert sps.nct.sf(t, 5, lo / scale) == pytest.approx(0.05, abs=1e-7)
+    assert sps.nct.cdf(t, 5, hi / scale) == pytest.approx(0.05, abs=1e-7)
+
+
+def test_exact_and_normal_ci_agree_for_large_n():
+    rng = np.random.default_rng(7)
+    c, e = rng.normal(0.3, 1, 400), rng.normal(0.0, 1, 400)
+    exact = effect_size_ci(c, e)
+    normal = effect_size_ci_normal(cohens_d(c, e), 400, 400)
+    assert exact == pytest.approx(normal, abs=0.01)
+
+
+def test_ci_degenerate_when_pooled_sd_zero():
+    assert all(math.isnan(x) for x in effect_size_ci([2.0, 2.0], [1.0, 1.0]))
+
+
+def test_hedges_g_ci_is_j_times_d_ci():
+    d_ci = effect_size_ci(CONTROL_D05, EXPERIMENTAL_D05)
+    g_ci = hedges_g_ci(CONTROL_D05, EXPERIMENTAL_D05)
+    assert g_ci == pytest.approx(tuple(hedges_correction(3, 3) * x for x in d_ci))
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0, -0.5, 95])
+def test_bad_confidence_rejected(confidence):
+    with pytest.raises(ValueError, match="confidence"):
+        effect_size_ci(CONTROL_D05, EXPERIMENTAL_D05, confidence)
+
+
+# --------------------------------------------------------------------------- Welch
+
+
+WELCH_CASES = [
+    ([3.1, 3.2, 3.3], [3.0, 3.05, 3.2]),
+    ([2.9, 3.0, 3.4, 3.1, 3.05], [3.0, 3.02]),
+    ([1.0, 2.0, 3.0], [4.0, 5.0, 7.0]),
+    ([0.5, 0.51, 0.49, 0.50], [0.3, 0.9, 0.1, 0.6, 0.45, 0.2]),
+    (list(np.random.default_rng(3).normal(3.3, 0.02, 5)), list(np.random.default_rng(4).normal(3.28, 0.03, 5))),
+]
+
+
+@pytest.mark.parametrize("control, experimental", WELCH_CASES)
+def test_welch_matches_scipy(control, experimental):
+    ref = sps.ttest_ind(control, experimental, equal_var=False, alternative="greater")
+    t, df = welch_t(control, experimental)
+    assert t == pytest.approx(ref.statistic, rel=1e-10)
+    assert df == pytest.approx(ref.df, rel=1e-10)
+    assert welch_one_sided_p(control, experimental) == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    "control, experimental, p",
+    [([2.0, 2.0, 2.0], [1.0, 1.0, 1.0], 0.0), ([1.0, 1.0], [2.0, 2.0], 1.0), ([1.0, 1.0], [1.0, 1.0], 0.5)],
+)
+def test_welch_zero_variance_both_arms(control, experimental, p):
+    assert welch_one_sided_p(control, experimental) == p
+    assert math.isnan(welch_t(control, experimental)[1])
+
+
+def test_welch_zero_variance_one_arm_is_finite():
+    t, df = welch_t([1.0, 1.0, 1.0], [0.5, 0.7, 0.6])
+    assert math.isfinite(t) and df == pytest.approx(2.0)
+
+
+# --------------------------------------------------------------------------- power
+
+
+@pytest.mark.parametrize(
+    "d, one_sided, n",
+    # Cohen (1988) / G*Power, alpha 0.05, power 0.80, per arm.
+    [(0.5, True, 51), (0.5, False, 64), (0.2, True, 310), (0.2, False, 394), (0.8, True, 21), (0.8, False, 26)],
+)
+def test_seeds_for_power_textbook(d, one_sided, n):
+    assert seeds_for_power(d, one_sided=one_sided) == n
+    assert t_test_power(d, n, one_sided=one_sided) >= 0.80 > t_test_power(d, n - 1, one_sided=one_sided)
+
+
+def test_power_matches_monte_carlo():
+    rng = np.random.default_rng(11)
+    n, d, sims = 8, 1.0, 20_000
+    c = rng.normal(d, 1, (sims, n))
+    e = rng.normal(0, 1, (sims, n))
+    crit = sps.t.ppf(0.95, 2 * n - 2)
+    t = (c.mean(1) - e.mean(1)) / np.sqrt((c.var(1, ddof=1) + e.var(1, ddof=1)) / n)
+    assert np.mean(t > crit) == pytest.approx(t_test_power(d, n), abs=0.015)
+
+
+@pytest.mark.parametrize("d", [0.0, -0.3, 1e-4])
+def test_seeds_for_power_none(d):
+    assert seeds_for_power(d) is None
+
+
+def test_seeds_for_power_edges():
+    assert seeds_for_power(math.inf) == 2
+    assert seeds_for_power(10.0) == 2
+    with pytest.raises(ValueError, match="NaN"):
+        seeds_for_power(math.nan)
+    assert seeds_for_power(0.03) is None and seeds_for_power(0.03, max_n=20_000) > 10_000
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.05, 4.0), st.floats(0.05, 4.0))
+def test_power_n_decreases_as_d_increases(d1, d2):
+    small, large = sorted((d1, d2))
+    assert seeds_for_power(small) >= seeds_for_power(large)
+
+
+# --------------------------------------------------------------------------- variability
+
+
+def test_prediction_interval_matches_scipy_t_interval():
+    xs = [3.30, 3.28, 3.35, 3.31, 3.29]
+    n, m, s = len(xs), np.mean(xs), np.std(xs, ddof=1)
+    ref = sps.t.interval(0.95, n - 1, loc=m, scale=s * math.sqrt(1 + 1 / n))
+    assert prediction_interval(xs) == pytest.approx(ref, rel=1e-12)
+
+
+def test_prediction_interval_needs_two_values():
+    with pytest.raises(ValueError, match="at least 2"):
+        prediction_interval([1.0])
+
+
+def test_prob_within_one_sigma_at_five_seeds():
+    p = prob_within_k_sigma(5, 1.0)
+    assert p == pytest.approx(0.587, abs=1e-3)  # ANCHORS: about 59%
+    assert prob_within_k_sigma(10_000, 1.0) == pytest.approx(sps.norm.cdf(1) - sps.norm.cdf(-1), abs=1e-4)
+
+
+def test_prob_within_k_sigma_matches_simulation():
+    rng = np.random.default_rng(5)
+    runs = rng.standard_normal((100_000, 6))
+    base, fresh = runs[:, :5], runs[:, 5]
+    hit = np.abs(fresh - base.mean(1)) <= base.std(1, ddof=1)
+    assert hit.mean() == pytest.approx(prob_within_k_sigma(5, 1.0), abs=0.005)
+
+
+def test_prob_within_k_sigma_bad_input():
+    with pytest.raises(ValueError):
+        prob_within_k_sigma(1)
+    with pytest.raises(ValueError):
+        prob_within_k_sigma(5, -1.0)
+
+
+def test_prob_improvement_counts_ties_as_half():
+    assert prob_improvement([2.0, 3.0], [1.0, 3.0]) == pytest.approx((1 + 1 + 0.5 + 0) / 4)
+
+
+@pytest.mark.parametrize("control, experimental", WELCH_CASES)
+def test_prob_improvement_is_mann_whitney_u_over_pairs(control, experimental):
+    u = sps.mannwhitneyu(control, experimental).statistic
+    assert prob_improvement(control, experimental) == pytest.approx(u / (len(control) * len(experimental)))
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@PROPS
+@given(_arm, _arm)
+def test_swapping_arms_flips_signs(c, e):
+    assert cohens_d(e, c) == pytest.approx(-cohens_d(c, e), rel=1e-9, abs=1e-12)
+    assert hedges_g(e, c) == pytest.approx(-hedges_g(c, e), rel=1e-9, abs=1e-12)
+    assert compare_arms(e, c).delta == pytest.approx(-compare_arms(c, e).delta, abs=1e-12)
+    assert prob_improvement(e, c) == pytest.approx(1 - prob_improvement(c, e))
+
+
+@PROPS
+@given(_arm, _arm, st.floats(-1000.0, 1000.0))
+def test_shift_invariance(c, e, shift):
+    cs, es = np.add(c, shift), np.add(e, shift)
+    assert cohens_d(cs, es) == pytest.approx(cohens_d(c, e), rel=1e-6, abs=1e-6)
+    assert welch_one_sided_p(cs, es) == pytest.approx(welch_one_sided_p(c, e), rel=1e-6, abs=1e-6)
+
+
+@PROPS
+@given(_arm, _arm, st.floats(0.01, 100.0))
+def test_scale_invariance(c, e, k):
+    cs, es = np.multiply(c, k), np.multiply(e, k)
+    assert cohens_d(cs, es) == pytest.approx(cohens_d(c, e), rel=1e-9, abs=1e-9)
+    assert welch_one_sided_p(cs, es) == pytest.approx(welch_one_sided_p(c, e), rel=1e-9, abs=1e-12)
+
+
+@PROPS
+@given(_arm, _arm)
+def test_p_value_range_and_complement(c, e):
+    p, q = welch_one_sided_p(c, e), welch_one_sided_p(e, c)
+    assert 0.0 <= p <= 1.0
+    assert p + q == pytest.approx(1.0, abs=1e-9)
+
+
+@PROPS
+@given(_arm, _arm, st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_ci_contains_point_estimate(c, e, confidence):
+    d = cohens_d(c, e)
+    assume(abs(d) < 50)
+    lo, hi = effect_size_ci(c, e, confidence)
+    assert lo < d < hi
+    g_lo, g_hi = hedges_g_ci(c, e, confidence)
+    assert g_lo < hedges_g(c, e) < g_hi
+    n_lo, n_hi = effect_size_ci_normal(d, len(c), len(e), confidence)
+    assert n_lo < d < n_hi
+
+
+# --------------------------------------------------------------------------- compare_arms
+
+
+def test_compare_arms_fields_and_json():
+    control = [3.30, 3.32, 3.31, 3.29, 3.33]
+    experimental = [3.27, 3.28, 3.30, 3.26, 3.29]
+    baseline = [3.30, 3.31, 3.32, 3.29, 3.31]
+    cmp = compare_arms(control, experimental, baseline=baseline)
+    assert isinstance(cmp, Comparison)
+    assert cmp.delta == pytest.approx(np.mean(control) - np.mean(experimental))
+    assert cmp.delta > 0 and cmp.cohens_d > 0 and cmp.p_one_sided < 0.05
+    assert cmp.hedges_g == pytest.approx(hedges_correction(5, 5) * cmp.cohens_d)
+    assert cmp.baseline_std == pytest.approx(np.std(baseline, ddof=1))
+    assert cmp.delta_in_baseline_sigmas == pytest.approx(cmp.delta / cmp.baseline_std)
+    assert cmp.seeds_for_power == seeds_for_power(cmp.cohens_d)
+    assert cmp.p_one_sided == pytest.approx(
+        sps.ttest_ind(control, experimental, equal_var=False, alternative="greater").pvalue
+    )
+    data = json.loads(json.dumps(cmp.to_dict()))
+    assert data["control"]["n"] == 5 and data["d_ci"] == list(cmp.d_ci)
+    assert data["seeds_for_power"] == cmp.seeds_for_power
+
+
+def test_compare_arms_without_baseline_and_worse_idea():
+    cmp = compare_arms([1.0, 1.1, 1.2], [1.3, 1.4, 1.5])
+    assert cmp.baseline_std is None and cmp.delta_in_baseline_sigmas is None
+    assert cmp.delta < 0 and cmp.seeds_for_power is None and cmp.p_one_sided > 0.5
+    assert cmp.prob_improvement == 0.0

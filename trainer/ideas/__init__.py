@@ -1,0 +1,105 @@
+"""The idea registry: built-in ideas (modules in this package), ideas dropped into
+`experiments/ideas/` (or the folders in RESEARCH_IDEAS_PATH), and ideas published by
+other packages under the entry-point group `research_harness.ideas`. All are treated alike.
+
+An idea module defines a module-level `IDEA`: an instance of `trainer.ideas.base.Idea`
+(usually of a subclass that overrides some hooks)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import pkgutil
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from trainer.ideas.base import CATEGORIES, Idea
+
+__all__ = ["CATEGORIES", "Idea", "UnknownIdeaError", "discover_ideas", "resolve_flags", "ideas_fingerprint"]
+
+
+class UnknownIdeaError(ValueError):
+    pass
+
+
+def _idea_from_module(module, origin: str) -> Idea:
+    idea = getattr(module, "IDEA", None)
+    if not isinstance(idea, Idea):
+        raise TypeError(f"{origin} defines no module-level IDEA (an instance of trainer.ideas.base.Idea)")
+    idea.source_file = getattr(module, "__file__", "") or ""
+    return idea
+
+
+def _load_file(path: Path) -> Idea:
+    mod_name = f"research_user_ideas.{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+    if mod_name in sys.modules:
+        return _idea_from_module(sys.modules[mod_name], str(path))
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    return _idea_from_module(module, str(path))
+
+
+def default_idea_dirs() -> list[Path]:
+    env = os.environ.get("RESEARCH_IDEAS_PATH")
+    if env:
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    return [Path("experiments/ideas")]
+
+
+def discover_ideas(extra_dirs: list[str | Path] | None = None) -> dict[str, Idea]:
+    """All known ideas by name. Built-ins first; a user idea with a built-in's name is an error."""
+    ideas: dict[str, Idea] = {}
+
+    def add(idea: Idea, origin: str) -> None:
+        if idea.name in ideas:
+            raise ValueError(f"two ideas are named {idea.name!r} ({ideas[idea.name].source_file} and {origin}); rename one")
+        ideas[idea.name] = idea
+
+    package_dir = Path(__file__).parent
+    for info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda m: m.name):
+        if info.name == "base" or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"trainer.ideas.{info.name}")
+        add(_idea_from_module(module, module.__file__), module.__file__)
+    dirs = default_idea_dirs() + [Path(d) for d in (extra_dirs or [])]
+    for folder in dirs:
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.py")):
+                if not path.name.startswith("_"):
+                    add(_load_file(path), str(path))
+    for ep in entry_points(group="research_harness.ideas"):
+        obj = ep.load()
+        idea = obj if isinstance(obj, Idea) else _idea_from_module(obj, ep.value)
+        add(idea, ep.value)
+    return ideas
+
+
+def resolve_flags(flags: dict[str, bool] | list[str] | None, ideas: dict[str, Idea] | None = None) -> list[Idea]:
+    """The enabled ideas for a flag set ({name: bool} or [name]); unknown names are an error
+    that lists the known ones."""
+    if not flags:
+        return []
+    names = [n for n, on in flags.items() if on] if isinstance(flags, dict) else list(flags)
+    names = [n[4:] if n.startswith("use_") else n for n in names]
+    if not names:
+        return []
+    ideas = ideas if ideas is not None else discover_ideas()
+    unknown = [n for n in names if n not in ideas]
+    if unknown:
+        known = ", ".join(f"--use_{n}" for n in sorted(ideas)) or "(none)"
+        raise UnknownIdeaError(f"unknown idea flag(s): {', '.join('--use_' + n for n in unknown)}; known flags: {known}")
+    return [ideas[n] for n in sorted(set(names))]
+
+
+def ideas_fingerprint(enabled: list[Idea]) -> str:
+    h = hashlib.sha256()
+    for idea in sorted(enabled, key=lambda i: i.name):
+        h.update(idea.name.encode())
+        if idea.source_file and os.path.exists(idea.source_file):
+            h.update(Path(idea.source_file).read_bytes())
+    return h.hexdigest()[:16]

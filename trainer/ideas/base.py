@@ -1,0 +1,94 @@
+"""What an idea is: metadata beside a small intervention that acts only through the
+trainer's extension points. The trainer calls an idea's hooks only when its flag is on,
+so with the flag off the baseline path runs unchanged, without one extra operation.
+
+Extension points, in the order the trainer calls them:
+  configure(model_cfg, train_cfg)   edit the configs before the model is built
+  patch_model(model)                swap or wrap modules; may add parameters (give such
+                                    modules a `reset_idea_parameters(seed)` method)
+  build_optimizers(model, cfg, device, default) -> list of optimizers (default: the baseline's)
+  lr_multiplier(progress, cfg, default) -> float    progress = tokens seen / token budget
+  seq_len(progress, full_seq_len) -> int             tokens per row for this step (curriculum)
+The loss is a model attribute (`model.loss_fn`) that patch_model may replace.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+
+CATEGORIES = ("optimizer", "attention", "positional", "normalization", "training-dynamics")
+
+
+@dataclass
+class Idea:
+    name: str
+    title: str
+    category: str
+    pitch: str
+    math: str  # LaTeX, without surrounding $$
+    why_it_might_work: str
+    why_it_might_not: str
+    references: list[str]  # "Author et al. (year). Title."
+    success_criterion: str = "Cohen's d >= 0.5 on final val_loss (lower is better) at 1M tokens, seeds 42/137/256"
+    # A plain hyperparameter change (scores low on novelty at review).
+    hyperparameter_only: bool = False
+    source_file: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or self.name != self.name.lower():
+            raise ValueError(f"idea name {self.name!r} must be a lowercase identifier (it becomes --use_{self.name})")
+        if self.category not in CATEGORIES:
+            raise ValueError(f"idea {self.name!r}: category {self.category!r} is not one of {CATEGORIES}")
+
+    @property
+    def flag(self) -> str:
+        return f"use_{self.name}"
+
+    # -- extension points (defaults do nothing) -------------------------------------
+    def configure(self, model_cfg, train_cfg) -> None:
+        pass
+
+    def patch_model(self, model) -> None:
+        pass
+
+    def build_optimizers(self, model, cfg, device, default):
+        return default(model, cfg, device)
+
+    def lr_multiplier(self, progress: float, cfg, default) -> float:
+        return default(progress, cfg)
+
+    def seq_len(self, progress: float, full_seq_len: int) -> int:
+        return full_seq_len
+
+    # -- metadata derived from the code ------------------------------------------------
+    def implementation_lines(self) -> int:
+        """Non-blank, non-comment lines of the module that implements this idea."""
+        if not self.source_file:
+            return 0
+        try:
+            text = open(self.source_file, encoding="utf-8").read()
+        except OSError:
+            return 0
+        return sum(1 for line in text.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+    def overridden_hooks(self) -> list[str]:
+        hooks = ("configure", "patch_model", "build_optimizers", "lr_multiplier", "seq_len")
+        return [h for h in hooks if getattr(type(self), h) is not getattr(Idea, h)]
+
+    def metadata(self) -> dict:
+        return {
+            "name": self.name, "flag": f"--{self.flag}", "title": self.title, "category": self.category,
+            "pitch": self.pitch, "math": self.math, "why_it_might_work": self.why_it_might_work,
+            "why_it_might_not": self.why_it_might_not, "references": list(self.references),
+            "success_criterion": self.success_criterion, "hyperparameter_only": self.hyperparameter_only,
+            "implementation_lines": self.implementation_lines(), "hooks": self.overridden_hooks(),
+            "source_file": self.source_file,
+        }
+
+
+def source_of(obj) -> str:
+    try:
+        return inspect.getsource(inspect.getmodule(obj))
+    except (OSError, TypeError):
+        return ""

@@ -1,0 +1,360 @@
+"""Training runs: one seed (`train_run`) or several seeds of one configuration in one
+process (`TrainingSession`: the model is built, and on CUDA compiled, once; weights,
+optimizer and data order are reset from the seed for every run)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from trainer import checkpoint as ckpt
+from trainer.config import ModelConfig, Preset, TrainConfig, config_to_dict, resolve_device, resolve_preset
+from trainer.data import TokenizedData, prepare_data
+from trainer.ideas import Idea, ideas_fingerprint, resolve_flags
+from trainer.model import GPT
+from trainer.optim import build_optimizers, lr_multiplier
+from trainer.record import RECORD_SCHEMA, code_fingerprint, device_info, utc_now, write_json_atomic
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; `record` holds the run marked failed."""
+
+    def __init__(self, message: str, record: dict):
+        super().__init__(message)
+        self.record = record
+
+
+class FinishedRunExists(RuntimeError):
+    pass
+
+
+@dataclass
+class RunOptions:
+    output_dir: str | Path | None = None  # metrics.json and checkpoint.pt go here
+    overwrite: bool = False  # allow replacing a finished run in output_dir
+    resume: bool = True  # continue from output_dir/checkpoint.pt when present
+    keep_checkpoint: bool = True
+    quiet: bool = False  # no progress bar, no per-eval lines
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+    # Called after every optimizer step with (step, tokens_seen); used to interrupt runs in tests.
+    on_step: Callable[[int, int], None] | None = None
+
+
+def _autocast(device: torch.device, dtype: str):
+    if device.type == "cuda" and dtype in ("auto", "bf16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+class _Progress:
+    """A one-line progress bar on stderr with tokens/s; silent unless enabled."""
+
+    def __init__(self, total_tokens: int, enabled: bool):
+        self.total, self.enabled, self.t0, self.last = total_tokens, enabled, time.perf_counter(), 0.0
+
+    def update(self, tokens: int, loss: float | None) -> None:
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.5 and tokens < self.total):
+            return
+        self.last = now
+        frac = min(1.0, tokens / self.total)
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        rate = tokens / max(1e-9, now - self.t0)
+        loss_s = f" loss {loss:.4f}" if loss is not None else ""
+        sys.stderr.write(f"\r[{bar}] {tokens:,}/{self.total:,} tok {rate:,.0f} tok/s{loss_s}   ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+class TrainingSession:
+    """One configuration (preset, configs, enabled ideas, device, data); many seeds."""
+
+    def __init__(self, preset: str | None = None, *, train_tokens: int | None = None, flags=None,
+                 device: str | torch.device | None = None, model_overrides: dict | None = None,
+                 train_overrides: dict | None = None, data: TokenizedData | None = None,
+                 data_paths: list[str] | None = None, hf_dataset: str | None = None,
+                 cache_dir: str | Path | None = None, log=print):
+        t0 = time.perf_counter()
+        self.log = log
+        self.device = resolve_device(str(device) if device is not None else None)
+        base: Preset = resolve_preset(preset, self.device)
+        self.preset = base.name
+        self.model_cfg: ModelConfig = dataclasses.replace(base.model, **(model_overrides or {}))
+        self.train_cfg: TrainConfig = dataclasses.replace(base.train, **(train_overrides or {}))
+        if train_tokens is not None:
+            self.train_cfg = dataclasses.replace(self.train_cfg, train_tokens=int(train_tokens))
+        self.ideas: list[Idea] = resolve_flags(flags)
+        for idea in self.ideas:
+            idea.configure(self.model_cfg, self.train_cfg)
+        self.data = data or prepare_data(self.model_cfg.vocab_size, data_paths, hf_dataset, cache_dir, log=log)
+        self.model_cfg.vocab_size = self.data.vocab_size
+        if len(self.data.train) < 2 * (self.model_cfg.seq_len + 1) or len(self.data.val) < self.model_cfg.seq_len + 1:
+            raise ValueError(f"the dataset is too small for seq_len {self.model_cfg.seq_len}: "
+                             f"{len(self.data.train)} train / {len(self.data.val)} val tokens")
+        self.code_fingerprint = code_fingerprint(ideas_fingerprint(self.ideas))
+
+        torch.manual_seed(0)
+        self.model = GPT(self.model_cfg)
+        for idea in self.ideas:
+            idea.patch_model(self.model)
+        self.model.to(self.device)
+        self.param_counts = self.model.num_params()
+        self.compiled = self.train_cfg.compile == "on" or (self.train_cfg.compile == "auto" and self.device.type == "cuda")
+        self.forward = torch.compile(self.model) if self.compiled else self.model
+        # Tokens live on the device: batches are gathered there, no loader in the loop.
+        self.train_tokens_t = torch.from_numpy(self.data.train.astype(np.int64)).to(self.device)
+        val = self.data.val.astype(np.int64)
+        n_val = min(len(val) - 1, max(self.model_cfg.seq_len, self.train_cfg.eval_tokens)) // self.model_cfg.seq_len
+        self.val_windows = torch.from_numpy(
+            np.stack([val[i * self.model_cfg.seq_len : (i + 1) * self.model_cfg.seq_len + 1] for i in range(n_val)])
+        ).to(self.device)
+        self.setup_seconds = time.perf_counter() - t0
+        self.runs_done = 0
+
+    # -- description -------------------------------------------------------------------
+    @property
+    def flags(self) -> list[str]:
+        return [i.name for i in self.ideas]
+
+    def describe(self) -> str:
+        return (f"preset {self.preset} on {self.device.type} ({device_info(self.device)['name']}), "
+                f"{self.param_counts['total']:,} parameters, flags: {', '.join('--use_' + f for f in self.flags) or 'none'}")
+
+    def config_dict(self) -> dict:
+        return {"preset": self.preset, "model": config_to_dict(self.model_cfg), "train": config_to_dict(self.train_cfg)}
+
+    # -- pieces of the loop ------------------------------------------------------------------
+    def _schedule(self, progress: float) -> float:
+        fn = lambda p, cfg: lr_multiplier(p, cfg)  # noqa: E731
+        for idea in self.ideas:
+            fn = (lambda inner, idea_: (lambda p, cfg: idea_.lr_multiplier(p, cfg, inner)))(fn, idea)
+        return fn(progress, self.train_cfg)
+
+    def _seq_len(self, progress: float) -> int:
+        L = self.model_cfg.seq_len
+        for idea in self.ideas:
+            L = idea.seq_len(progress, L)
+        return max(8, min(L, self.model_cfg.seq_len))
+
+    def _optimizers(self):
+        default = build_optimizers
+        for idea in self.ideas:
+            default = (lambda inner, idea_: (lambda m, c, d: idea_.build_optimizers(m, c, d, inner)))(default, idea)
+        return default(self.model, self.train_cfg, self.device)
+
+    def _batch(self, seed: int, step: int, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row r of step s is window perm_e[(s*B + r) % n] of epoch e: the seed fixes the order."""
+        full = self.model_cfg.seq_len
+        n_windows = (len(self.train_tokens_t) - 1) // full
+        B = self.train_cfg.batch_size
+        rows, have = [], 0
+        while have < B:
+            epoch, offset = divmod(step * B + have, n_windows)
+            take = min(B - have, n_windows - offset)
+            rows.append(self._permutation(seed, epoch, n_windows)[offset : offset + take])
+            have += take
+        idx = torch.cat(rows).to(self.device) * full
+        windows = self.train_tokens_t[idx[:, None] + torch.arange(seq_len + 1, device=self.device)]
+        return windows[:, :-1], windows[:, 1:]
+
+    def _permutation(self, seed: int, epoch: int, n: int) -> torch.Tensor:
+        key = (seed, epoch)
+        if getattr(self, "_perm_key", None) != key:
+            gen = torch.Generator().manual_seed(seed * 7919 + epoch)
+            self._perm, self._perm_key = torch.randperm(n, generator=gen), key
+        return self._perm
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float]:
+        """Mean next-token loss and top-1 accuracy on the fixed validation windows."""
+        self.model.eval()
+        total_loss = torch.zeros((), device=self.device, dtype=torch.float64)
+        correct = torch.zeros((), device=self.device, dtype=torch.float64)
+        count = 0
+        B = self.train_cfg.batch_size
+        for i in range(0, len(self.val_windows), B):
+            w = self.val_windows[i : i + B]
+            x, y = w[:, :-1], w[:, 1:]
+            with _autocast(self.device, self.train_cfg.dtype):
+                logits = self.forward(x)
+            logits = logits.float()
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
+            total_loss += loss.double()
+            correct += (logits.argmax(-1) == y).sum().double()
+            count += y.numel()
+        self.model.train()
+        return (total_loss / count).item(), (correct / count).item()
+
+    # -- one run ----------------------------------------------------------------------------
+    def run(self, seed: int, options: RunOptions | None = None) -> dict:
+        opts = options or RunOptions()
+        out = Path(opts.output_dir) if opts.output_dir else None
+        if out is not None:
+            ckpt.check_output_dir(out, opts.overwrite)
+        cfg, L_full = self.train_cfg, self.model_cfg.seq_len
+        t_setup = time.perf_counter()
+        self.model.init_weights(seed)
+        optimizers = self._optimizers()
+        torch.manual_seed(seed)
+        state = {"step": 0, "tokens": 0, "history": [], "train_loss": [], "train_s": 0.0, "eval_s": 0.0, "evals_done": 0}
+        resumed_from = None
+        if out is not None and opts.resume and (out / ckpt.CHECKPOINT_NAME).exists():
+            state = ckpt.load(out, self.model, optimizers, expect=self._identity(seed))
+            resumed_from = state["tokens"]
+            if not opts.quiet:
+                self.log(f"[resume] {out}: continuing from step {state['step']} ({state['tokens']:,} tokens)")
+        setup_s = (self.setup_seconds if self.runs_done == 0 else 0.0) + time.perf_counter() - t_setup
+        compile_s = 0.0
+        milestones = [math.ceil(cfg.train_tokens * k / cfg.eval_count) for k in range(1, cfg.eval_count + 1)]
+        progress_bar = _Progress(cfg.train_tokens, (not opts.quiet) and (sys.stderr.isatty() if opts.progress is None else opts.progress))
+        pending: list[torch.Tensor] = []
+        pending_steps: list[tuple[int, int]] = []
+
+        def flush_losses() -> float | None:
+            if not pending:
+                return None
+            values = torch.stack(pending).float().cpu().tolist()
+            for (step_i, tok_i), v in zip(pending_steps, values):
+                if not math.isfinite(v):
+                    record = self._record(seed, state, setup_s, compile_s, resumed_from, status="failed",
+                                          failure={"step": step_i, "tokens": tok_i, "loss": v,
+                                                   "reason": f"training loss became {v} at step {step_i}"})
+                    if out is not None:
+                        write_json_atomic(out / "metrics.json", record)
+                    raise TrainingDiverged(f"training loss became {v} at step {step_i} ({tok_i:,} tokens); "
+                                           "the run is marked failed", record)
+                state["train_loss"].append({"step": step_i, "tokens": tok_i, "loss": round(v, 6)})
+            pending.clear()
+            pending_steps.clear()
+            return values[-1]
+
+        self.model.train()
+        t_train = time.perf_counter()
+        while state["tokens"] < cfg.train_tokens:
+            progress = state["tokens"] / cfg.train_tokens
+            L = self._seq_len(progress)
+            x, y = self._batch(seed, state["step"], L)
+            mult = self._schedule(progress)
+            for opt in optimizers:
+                for group in opt.param_groups:
+                    group["lr"] = group["initial_lr"] * mult
+            t_step = time.perf_counter()
+            with _autocast(self.device, cfg.dtype):
+                loss = self.forward(x, y)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            for opt in optimizers:
+                opt.step()
+            for opt in optimizers:
+                opt.zero_grad(set_to_none=True)
+            if self.compiled and state["step"] == 0 and self.runs_done == 0:
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                compile_s = time.perf_counter() - t_step  # the first compiled step is mostly compilation
+            state["step"] += 1
+            state["tokens"] += x.numel()
+            pending.append(loss.detach())
+            pending_steps.append((state["step"], state["tokens"]))
+            if opts.on_step is not None:
+                opts.on_step(state["step"], state["tokens"])
+            if state["step"] % cfg.log_every == 0:
+                last = flush_losses()
+                progress_bar.update(state["tokens"], last)
+            if state["evals_done"] < len(milestones) and state["tokens"] >= milestones[state["evals_done"]]:
+                last = flush_losses()
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize()
+                state["train_s"] += time.perf_counter() - t_train
+                t_eval = time.perf_counter()
+                val_loss, val_acc = self.evaluate()
+                state["eval_s"] += time.perf_counter() - t_eval
+                state["evals_done"] += 1
+                state["history"].append({"step": state["step"], "tokens": state["tokens"], "val_loss": val_loss,
+                                         "val_accuracy": val_acc, "train_loss": last})
+                if not math.isfinite(val_loss):
+                    failure = {"step": state["step"], "tokens": state["tokens"], "loss": val_loss,
+                               "reason": f"validation loss became {val_loss} at step {state['step']}"}
+                    record = self._record(seed, state, setup_s, compile_s, resumed_from, status="failed", failure=failure)
+                    if out is not None:
+                        write_json_atomic(out / "metrics.json", record)
+                    raise TrainingDiverged(failure["reason"] + "; the run is marked failed", record)
+                if not opts.quiet:
+                    progress_bar.close() if progress_bar.enabled else None
+                    self.log(f"Step {state['step']} | val_loss: {val_loss:.4f} | val_accuracy: {val_acc:.4f} | "
+                             f"tokens: {state['tokens']:,}")
+                if out is not None and state["tokens"] < cfg.train_tokens:
+                    ckpt.save(out, self.model, optimizers, state, self._identity(seed))
+                t_train = time.perf_counter()
+        flush_losses()
+        progress_bar.close()
+        self.runs_done += 1
+        record = self._record(seed, state, setup_s, compile_s, resumed_from, status="finished")
+        if out is not None:
+            write_json_atomic(out / "metrics.json", record)
+            if opts.keep_checkpoint:
+                ckpt.save(out, self.model, optimizers, state, self._identity(seed))
+            else:
+                ckpt.remove(out)
+        return record
+
+    def _identity(self, seed: int) -> dict:
+        return {"seed": seed, "flags": self.flags, "config": self.config_dict(), "data": self.data.fingerprint,
+                "code": self.code_fingerprint}
+
+    def _record(self, seed: int, state: dict, setup_s: float, compile_s: float, resumed_from, *, status: str,
+                failure: dict | None = None) -> dict:
+        final = state["history"][-1] if state["history"] else {}
+        train_losses = [e["loss"] for e in state["train_loss"]]
+        tail = train_losses[-max(1, len(train_losses) // 10):] if train_losses else []
+        train_s, eval_s = state["train_s"], state["eval_s"]
+        return {
+            "schema": RECORD_SCHEMA,
+            "status": status,
+            "seed": seed,
+            "preset": self.preset,
+            "flags": self.flags,
+            "train_tokens": self.train_cfg.train_tokens,
+            "tokens_trained": state["tokens"],
+            "steps": state["step"],
+            "val_loss": final.get("val_loss", float("nan")),
+            "val_accuracy": final.get("val_accuracy", float("nan")),
+            "train_loss": float(np.mean(tail)) if tail else float("nan"),
+            "history": state["history"],
+            "train_loss_history": state["train_loss"],
+            "wall_time": {"total_s": setup_s + train_s + eval_s, "setup_s": setup_s, "compile_s": compile_s,
+                          "train_s": train_s, "eval_s": eval_s},
+            "tokens_per_s": state["tokens"] / train_s if train_s > 0 else float("nan"),
+            "device": device_info(self.device),
+            "compiled": self.compiled,
+            "params": self.param_counts,
+            "config": self.config_dict(),
+            "eval": {"tokens_per_eval": int(self.val_windows[:, 1:].numel()), "evals": self.train_cfg.eval_count,
+                     "split": "held-out validation documents (fixed windows)"},
+            "data": {"fingerprint": self.data.fingerprint, "source": self.data.meta.get("source"),
+                     "train_tokens": int(len(self.data.train)), "val_tokens": int(len(self.data.val)),
+                     "vocab_size": self.data.vocab_size},
+            "code_fingerprint": self.code_fingerprint,
+            "resumed_from_tokens": resumed_from,
+            "created": utc_now(),
+            "failure": failure,
+        }
+
+
+def train_run(seed: int, preset: str | None = None, *, train_tokens: int | None = None, flags=None,
+              device=None, options: RunOptions | None = None, **session_kwargs) -> dict:
+    """Train one seed and return its run record."""
+    session = TrainingSession(preset, train_tokens=train_tokens, flags=flags, device=device, **session_kwargs)
+    return session.run(seed, options)
