@@ -17,6 +17,10 @@ class CheckpointError(RuntimeError):
     pass
 
 
+class CheckpointMismatch(CheckpointError):
+    pass
+
+
 def check_output_dir(out: Path, overwrite: bool) -> None:
     """Refuse to train over a finished run unless asked to."""
     metrics = out / "metrics.json"
@@ -28,9 +32,9 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
         if status == "finished":
             raise FileExistsError(f"{out} already holds a finished run ({metrics}); choose another --output_dir "
                                   "or pass --overwrite to replace it")
-    if overwrite and out.exists():
-        for name in ("metrics.json", CHECKPOINT_NAME):
-            (out / name).unlink(missing_ok=True)
+    if overwrite:
+        # The checkpoint stays: run() resumes from it only if it belongs to the same run.
+        metrics.unlink(missing_ok=True)
 
 
 def save(out: Path, model, optimizers, state: dict, identity: dict) -> None:
@@ -54,7 +58,7 @@ def load(out: Path, model, optimizers, expect: dict) -> dict:
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"{path} cannot be read ({exc}); fix: delete it to start the run afresh") from exc
     if payload.get("identity") != expect:
-        raise CheckpointError(f"{path} belongs to another run (seed, flags, config, data or code differ); "
+        raise CheckpointMismatch(f"{path} belongs to another run (seed, flags, config, data or code differ); "
                               "fix: use another --output_dir or delete the checkpoint")
     model.load_state_dict(payload["model"])
     if len(payload["optimizers"]) != len(optimizers):

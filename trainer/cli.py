@@ -7,6 +7,7 @@ import json
 import sys
 
 from trainer.config import PRESETS
+from trainer.checkpoint import CheckpointError
 from trainer.data import DataError
 from trainer.ideas import UnknownIdeaError, discover_ideas
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--use_{name:<22} [{idea.category}] {idea.title}")
         return 0
 
-    from trainer.run import FinishedRunExists, RunOptions, TrainingDiverged, TrainingSession  # noqa: PLC0415
+    from trainer.run import RunOptions, TrainingDiverged, TrainingSession  # noqa: PLC0415
 
     flags = {name: getattr(args, f"use_{name}") for name in ideas}
     output_dir = args.output_dir or f"checkpoints/seed{args.seed}"
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         record = session.run(args.seed, RunOptions(output_dir=output_dir, overwrite=args.overwrite,
                                                    resume=not args.no_resume, keep_checkpoint=not args.no_checkpoint,
                                                    quiet=args.quiet))
-    except (ValueError, DataError, UnknownIdeaError, FileExistsError, FinishedRunExists) as exc:
+    except (ValueError, DataError, UnknownIdeaError, FileExistsError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TrainingDiverged as exc:

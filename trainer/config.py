@@ -79,7 +79,7 @@ PRESETS: dict[str, Preset] = {
         "cpu-small",
         "about 1.3M parameters (4 layers, d 128, GQA 4/2, seq 256): 1M tokens in minutes on 2 CPU cores",
         ModelConfig(vocab_size=4096, n_layers=4, d_model=128, n_heads=4, n_kv_heads=2, d_ff=512, seq_len=256),
-        TrainConfig(batch_size=16, eval_tokens=65_536, eval_count=4),
+        TrainConfig(batch_size=16, eval_tokens=49_152, eval_count=4),
     ),
     "gpu-88m": Preset(
         "gpu-88m",

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -31,10 +33,6 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, message: str, record: dict):
         super().__init__(message)
         self.record = record
-
-
-class FinishedRunExists(RuntimeError):
-    pass
 
 
 @dataclass
@@ -78,6 +76,43 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+@dataclass
+class RunPlan:
+    """A configuration resolved without building a model or loading data."""
+
+    preset: str
+    model_cfg: ModelConfig
+    train_cfg: TrainConfig
+    ideas: list[Idea]
+    device: torch.device
+    code_fingerprint: str
+
+
+def plan_run(preset: str | None = None, *, train_tokens: int | None = None, flags=None, device=None,
+             model_overrides: dict | None = None, train_overrides: dict | None = None) -> RunPlan:
+    dev = resolve_device(str(device) if device is not None else None)
+    base: Preset = resolve_preset(preset, dev)
+    model_cfg = dataclasses.replace(base.model, **(model_overrides or {}))
+    train_cfg = dataclasses.replace(base.train, **(train_overrides or {}))
+    if train_tokens is not None:
+        train_cfg = dataclasses.replace(train_cfg, train_tokens=int(train_tokens))
+    ideas = resolve_flags(flags)
+    for idea in ideas:
+        idea.configure(model_cfg, train_cfg)
+    return RunPlan(base.name, model_cfg, train_cfg, ideas, dev, code_fingerprint(ideas_fingerprint(ideas)))
+
+
+def run_identity(seed: int, preset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, flags: list[str],
+                 device: torch.device, data_fingerprint: str, code_fp: str) -> dict:
+    """Everything that decides a run's result; its hash is the run key."""
+    return {"seed": seed, "preset": preset, "model": config_to_dict(model_cfg), "train": config_to_dict(train_cfg),
+            "flags": sorted(flags), "device": device.type, "data": data_fingerprint, "code": code_fp}
+
+
+def run_key(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
 class TrainingSession:
     """One configuration (preset, configs, enabled ideas, device, data); many seeds."""
 
@@ -88,22 +123,16 @@ class TrainingSession:
                  cache_dir: str | Path | None = None, log=print):
         t0 = time.perf_counter()
         self.log = log
-        self.device = resolve_device(str(device) if device is not None else None)
-        base: Preset = resolve_preset(preset, self.device)
-        self.preset = base.name
-        self.model_cfg: ModelConfig = dataclasses.replace(base.model, **(model_overrides or {}))
-        self.train_cfg: TrainConfig = dataclasses.replace(base.train, **(train_overrides or {}))
-        if train_tokens is not None:
-            self.train_cfg = dataclasses.replace(self.train_cfg, train_tokens=int(train_tokens))
-        self.ideas: list[Idea] = resolve_flags(flags)
-        for idea in self.ideas:
-            idea.configure(self.model_cfg, self.train_cfg)
+        plan = plan_run(preset, train_tokens=train_tokens, flags=flags, device=device, model_overrides=model_overrides,
+                        train_overrides=train_overrides)
+        self.device, self.preset, self.ideas = plan.device, plan.preset, plan.ideas
+        self.model_cfg, self.train_cfg = plan.model_cfg, plan.train_cfg
         self.data = data or prepare_data(self.model_cfg.vocab_size, data_paths, hf_dataset, cache_dir, log=log)
         self.model_cfg.vocab_size = self.data.vocab_size
         if len(self.data.train) < 2 * (self.model_cfg.seq_len + 1) or len(self.data.val) < self.model_cfg.seq_len + 1:
             raise ValueError(f"the dataset is too small for seq_len {self.model_cfg.seq_len}: "
                              f"{len(self.data.train)} train / {len(self.data.val)} val tokens")
-        self.code_fingerprint = code_fingerprint(ideas_fingerprint(self.ideas))
+        self.code_fingerprint = plan.code_fingerprint
 
         torch.manual_seed(0)
         self.model = GPT(self.model_cfg)
@@ -211,8 +240,14 @@ class TrainingSession:
         state = {"step": 0, "tokens": 0, "history": [], "train_loss": [], "train_s": 0.0, "eval_s": 0.0, "evals_done": 0}
         resumed_from = None
         if out is not None and opts.resume and (out / ckpt.CHECKPOINT_NAME).exists():
-            state = ckpt.load(out, self.model, optimizers, expect=self._identity(seed))
-            resumed_from = state["tokens"]
+            try:
+                state = ckpt.load(out, self.model, optimizers, expect=self._identity(seed))
+            except ckpt.CheckpointMismatch:
+                if not opts.overwrite:
+                    raise
+                ckpt.remove(out)  # --overwrite: another run's checkpoint is replaced, not resumed
+            else:
+                resumed_from = state["tokens"]
             if not opts.quiet:
                 self.log(f"[resume] {out}: continuing from step {state['step']} ({state['tokens']:,} tokens)")
         setup_s = (self.setup_seconds if self.runs_done == 0 else 0.0) + time.perf_counter() - t_setup
@@ -311,8 +346,8 @@ class TrainingSession:
         return record
 
     def _identity(self, seed: int) -> dict:
-        return {"seed": seed, "flags": self.flags, "config": self.config_dict(), "data": self.data.fingerprint,
-                "code": self.code_fingerprint}
+        return run_identity(seed, self.preset, self.model_cfg, self.train_cfg, self.flags, self.device, self.data.fingerprint,
+                            self.code_fingerprint)
 
     def _record(self, seed: int, state: dict, setup_s: float, compile_s: float, resumed_from, *, status: str,
                 failure: dict | None = None) -> dict:
@@ -322,6 +357,7 @@ class TrainingSession:
         train_s, eval_s = state["train_s"], state["eval_s"]
         return {
             "schema": RECORD_SCHEMA,
+            "run_key": run_key(self._identity(seed)),
             "status": status,
             "seed": seed,
             "preset": self.preset,

@@ -1,0 +1,47 @@
+"""Phase 1: baseline variance.
+
+Five seeds of the unmodified baseline at the research scale, one test per seed, run
+sequentially; then the statistics and docs/research/baseline_variance_1M.md in the
+seed's table format. A valid existing report is reused ("skip to Phase 2"), and a
+stored run is never trained again, so a killed session resumes at the next seed.
+Finally the baseline checkpoints are removed (`rm -rf checkpoints/baseline_1M_seed*`)."""
+
+import math
+import shutil
+
+import pytest
+
+from research_harness import baseline
+from research_harness.gates import assert_valid_variance
+from research_harness.workspace import BASELINE_SEEDS
+
+pytestmark = pytest.mark.research_phase("baseline")
+
+
+@pytest.mark.parametrize("seed", BASELINE_SEEDS, ids=lambda s: f"seed={s}")
+def test_baseline(seed, research, record_run):
+    existing, _ = baseline.reusable_report(research.runner)
+    if existing is not None:
+        pytest.skip(f"{existing.path} holds valid 5-seed data: phase 1 is skipped, as the workflow says")
+    record = research.runner.ensure(baseline.BASELINE, seed)
+    record_run("baseline", record, trained=research.runner.events[-1].trained)
+    assert record["seed"] == seed
+    assert math.isfinite(record["val_loss"]), f"seed {seed}: val_loss is {record['val_loss']}"
+
+
+def test_baseline_variance(research, record_property):
+    base = baseline.load(research.runner)
+    summary = assert_valid_variance(base.values, n=len(BASELINE_SEEDS))
+    path = baseline.write_report(research.runner, base) or base.source
+    record_property("research_report_written", str(path))
+    record_property("research_note", f"baseline val_loss {summary.mean:.4f} ± {summary.std:.4f} (std, n={summary.n}); "
+                                     f"report {path}")
+
+
+def test_baseline_cleanup(research):
+    """The workflow removes baseline checkpoints; run records and the report stay."""
+    removed = [p for p in research.workspace.checkpoints.glob(f"baseline_{research.settings.label}_seed*")]
+    for path in removed:
+        shutil.rmtree(path)
+    assert not list(research.workspace.checkpoints.glob(f"baseline_{research.settings.label}_seed*"))
+    assert baseline.report_path(research.runner).exists() or baseline.reusable_report(research.runner)[0] is None

@@ -1,0 +1,84 @@
+"""Phase 1: the baseline's run-to-run noise, from five seeds at the research scale."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from research_harness.reports import baseline as report
+from research_harness.runner import Arm, Runner
+from research_harness.stats import Summary, summarize
+from research_harness.workspace import BASELINE_SEEDS
+
+BASELINE = Arm("baseline")
+
+
+@dataclass
+class Baseline:
+    """The five baseline values and, where the store has them, their run records."""
+
+    val_loss: dict[int, float]
+    wall_time: dict[int, float]
+    records: dict[int, dict]
+    source: str  # "records" or the path of a reused report
+
+    @property
+    def values(self) -> list[float]:
+        return [self.val_loss[s] for s in sorted(self.val_loss, key=_order)]
+
+    @property
+    def summary(self) -> Summary:
+        return summarize(self.values)
+
+
+def _order(seed: int) -> int:
+    return BASELINE_SEEDS.index(seed) if seed in BASELINE_SEEDS else len(BASELINE_SEEDS) + seed
+
+
+def study_identity(runner: Runner) -> tuple[str, int, str]:
+    from trainer.run import plan_run  # noqa: PLC0415
+
+    plan = plan_run(runner.settings.preset, train_tokens=runner.settings.tokens, device=runner.settings.device)
+    return plan.preset, runner.settings.tokens, plan.device.type
+
+
+def report_path(runner: Runner) -> Path:
+    return runner.workspace.baseline_report(runner.settings.label)
+
+
+def reusable_report(runner: Runner) -> tuple[report.BaselineReport | None, str]:
+    preset, tokens, device = study_identity(runner)
+    return report.reusable(report_path(runner), BASELINE_SEEDS, preset, tokens, device)
+
+
+def load(runner: Runner, *, train_missing: bool = True) -> Baseline:
+    """The baseline for this study: from a valid existing report (the workflow's
+    "skip to Phase 2"), else from the run store, training the seeds it lacks."""
+    existing, _ = reusable_report(runner)
+    if existing is not None:
+        records = {}
+        for seed, key in existing.run_keys.items():
+            rec = runner.store.get(key)
+            if rec is not None:
+                records[seed] = rec
+        return Baseline(existing.val_loss, existing.wall_time, records, str(existing.path))
+    records = {}
+    for seed in BASELINE_SEEDS:
+        rec = runner.ensure(BASELINE, seed) if train_missing else runner.lookup(BASELINE, seed)
+        if rec is not None:
+            records[seed] = rec
+    return Baseline({s: r["val_loss"] for s, r in records.items()}, {s: r["wall_time"]["total_s"] for s, r in records.items()},
+                    records, "records")
+
+
+def write_report(runner: Runner, baseline: Baseline) -> Path | None:
+    """Render the report from the records; a reused report is left as it is."""
+    if baseline.source != "records" or len(baseline.records) != len(BASELINE_SEEDS):
+        return None
+    if not all(math.isfinite(v) for v in baseline.values):
+        return None
+    path = report_path(runner)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(report.render(list(baseline.records.values()), runner.settings), encoding="utf-8")
+    return path

@@ -1,0 +1,1 @@
+"""Markdown reports, rendered only from stored run records."""

@@ -1,0 +1,128 @@
+"""docs/research/baseline_variance_<label>.md in the seed workflow's exact table format,
+followed by per-seed values and the context a reader needs; plus the parser that decides
+whether an existing report can be reused ("skip to Phase 2")."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from research_harness.stats import prediction_interval, prob_within_k_sigma, summarize
+from research_harness.workspace import Settings
+
+
+@dataclass
+class BaselineReport:
+    path: Path
+    seeds: list[int]
+    val_loss: dict[int, float]
+    wall_time: dict[int, float]
+    run_keys: dict[int, str]
+    preset: str | None
+    tokens: int | None
+    device: str | None
+
+
+def render(records: list[dict], settings: Settings) -> str:
+    records = sorted(records, key=lambda r: settings_seed_order(r["seed"]))
+    seeds = [r["seed"] for r in records]
+    losses = [r["val_loss"] for r in records]
+    walls = [r["wall_time"]["total_s"] for r in records]
+    vl, wt = summarize(losses), summarize(walls)
+    pi = prediction_interval(losses)
+    first = records[0]
+    lines = [
+        f"# Baseline Variance Report: {settings.label} Tokens",
+        "| Metric | Mean | Std | Min | Max |",
+        "|--------|------|-----|-----|-----|",
+        f"| val_loss | {vl.mean:.4f} | {vl.std:.4f} | {vl.min:.4f} | {vl.max:.4f} |",
+        f"| wall_time (s) | {wt.mean:.2f} | {wt.std:.2f} | {wt.min:.2f} | {wt.max:.2f} |",
+        "",
+        f"Seeds used: {', '.join(map(str, seeds))}",
+        "",
+    ]
+    if not settings.research_scale:
+        lines += [settings.scale_note(), ""]
+    lines += [
+        "## Per-seed values",
+        "",
+        "| Seed | val_loss | val_accuracy | wall_time (s) | tokens/s | run record |",
+        "|------|----------|--------------|---------------|----------|------------|",
+    ]
+    for r in records:
+        lines.append(f"| {r['seed']} | {r['val_loss']:.4f} | {r['val_accuracy']:.4f} | {r['wall_time']['total_s']:.2f} | "
+                     f"{r['tokens_per_s']:,.0f} | `{r['run_key']}` |")
+    lines += [
+        "",
+        "## Setup",
+        "",
+        f"- Preset: {first['preset']} ({first['params']['total']:,} parameters)",
+        f"- Token budget: {first['train_tokens']:,} tokens per run",
+        f"- Device: {first['device']['type']} ({first['device']['name']}), torch {first['device']['torch']}",
+        f"- Data: {first['data']['source']} ({first['data']['train_tokens']:,} train / {first['data']['val_tokens']:,} "
+        f"validation tokens, BPE vocab {first['data']['vocab_size']})",
+        f"- Code fingerprint: `{first['code_fingerprint']}`",
+        "- The seed sets both weight initialisation and data order (the source project seeded only the data order).",
+        "",
+        "## What this noise floor means",
+        "",
+        f"- 95% prediction interval for one new baseline run: [{pi[0]:.4f}, {pi[1]:.4f}] (lower val_loss is better).",
+        f"- With mean and sigma from {len(records)} seeds, a fresh run of unchanged code lands within 1 sigma only "
+        f"about {100 * prob_within_k_sigma(len(records), 1.0):.0f}% of the time (t distribution, n-1 = {len(records) - 1}).",
+        "- wall_time is setup + training + evaluation of one run; runs were sequential.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def settings_seed_order(seed: int) -> tuple[int, int]:
+    from research_harness.workspace import BASELINE_SEEDS  # noqa: PLC0415
+
+    return (BASELINE_SEEDS.index(seed), seed) if seed in BASELINE_SEEDS else (len(BASELINE_SEEDS), seed)
+
+
+_ROW = re.compile(r"^\|\s*(?P<seed>\d+)\s*\|\s*(?P<loss>[-\d.]+)\s*\|\s*[-\d.]+\s*\|\s*(?P<wall>[-\d.]+)\s*\|[^|]*\|\s*`(?P<key>\w+)`\s*\|", re.M)
+
+
+def parse(path: Path) -> BaselineReport:
+    """Read a report back; raises ValueError saying what is wrong with it."""
+    text = path.read_text(encoding="utf-8")
+    if not re.search(r"^\| val_loss \| [-\d.]+ \| [-\d.]+ \| [-\d.]+ \| [-\d.]+ \|$", text, re.M):
+        raise ValueError("no numeric val_loss row in the seed's table format")
+    m = re.search(r"^Seeds used: ([\d, ]+)$", text, re.M)
+    if not m:
+        raise ValueError("no 'Seeds used:' line")
+    seeds = [int(s) for s in m.group(1).split(",") if s.strip()]
+    rows = {int(r["seed"]): r for r in _ROW.finditer(text)}
+    if sorted(rows) != sorted(seeds):
+        raise ValueError(f"per-seed rows {sorted(rows)} do not match 'Seeds used' {seeds}")
+    preset = re.search(r"^- Preset: (\S+)", text, re.M)
+    tokens = re.search(r"^- Token budget: ([\d,]+) tokens", text, re.M)
+    device = re.search(r"^- Device: (\w+)", text, re.M)
+    return BaselineReport(
+        path, seeds,
+        {s: float(rows[s]["loss"]) for s in seeds}, {s: float(rows[s]["wall"]) for s in seeds},
+        {s: rows[s]["key"] for s in seeds},
+        preset.group(1) if preset else None, int(tokens.group(1).replace(",", "")) if tokens else None,
+        device.group(1) if device else None,
+    )
+
+
+def reusable(path: Path, expected_seeds, preset: str, tokens: int, device: str) -> tuple[BaselineReport | None, str]:
+    """(report, "") when the report holds valid data for this study; (None, reason) otherwise."""
+    if not path.exists():
+        return None, "no report yet"
+    try:
+        report = parse(path)
+    except ValueError as exc:
+        return None, f"{path} is not a valid report ({exc})"
+    if sorted(report.seeds) != sorted(expected_seeds):
+        return None, f"{path} holds seeds {report.seeds}, expected {list(expected_seeds)}"
+    values = list(report.val_loss.values())
+    if len(set(values)) < 2:
+        return None, f"{path} has no spread in val_loss (sigma = 0)"
+    if (report.preset, report.tokens, report.device) != (preset, tokens, device):
+        return None, (f"{path} was made with preset {report.preset}, {report.tokens} tokens on {report.device}; "
+                      f"this study uses {preset}, {tokens} tokens on {device}")
+    return report, ""

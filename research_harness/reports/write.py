@@ -1,0 +1,31 @@
+"""`--research-report`: write every report whose data is complete, from stored records only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from research_harness.runner import Runner
+
+
+def write_reports(runner: Runner) -> list[Path]:
+    from research_harness import baseline  # noqa: PLC0415
+
+    written: list[Path] = []
+    try:
+        base = baseline.load(runner, train_missing=False)
+    except Exception as exc:  # noqa: BLE001 - a report problem must not hide the test results
+        runner.log(f"[research] baseline report not written: {exc}")
+        return written
+    path = baseline.write_report(runner, base)
+    if path:
+        written.append(path)
+    elif base.source != "records":
+        written.append(Path(base.source))
+    else:
+        runner.log(f"[research] baseline report not written: {len(base.records)} of 5 baseline seeds are stored")
+    try:
+        from research_harness.discovery.study import write_discovery_reports  # noqa: PLC0415
+    except ImportError:
+        return written
+    written.extend(write_discovery_reports(runner))
+    return written

@@ -1,0 +1,95 @@
+"""Where a study lives, and how a run is named on disk (the seed's directory names)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+RESEARCH_TOKENS = 1_000_000
+BASELINE_SEEDS = (42, 137, 256, 512, 1024)
+ARM_SEEDS = (42, 137, 256)
+EXTENSION_SEEDS = (512, 1024)
+MAX_IDEAS = 3
+
+
+def token_label(tokens: int) -> str:
+    """1000000 -> '1M', 100000 -> '100k', 1500 -> '1500'."""
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if tokens >= size and tokens % size == 0:
+            return f"{tokens // size}{unit}"
+    if tokens >= 1_000_000:
+        return f"{tokens / 1_000_000:g}M"
+    return str(tokens)
+
+
+@dataclass(frozen=True)
+class Settings:
+    research_dir: Path
+    tokens: int = RESEARCH_TOKENS
+    preset: str | None = None
+    device: str | None = None
+    write_reports: bool = False
+    data_dir: Path | None = None
+
+    @property
+    def research_scale(self) -> bool:
+        return self.tokens == RESEARCH_TOKENS
+
+    @property
+    def label(self) -> str:
+        return token_label(self.tokens)
+
+    def scale_note(self) -> str:
+        if self.research_scale:
+            return ""
+        return (f"**Not the research scale:** these runs used {self.tokens:,} training tokens, not the "
+                f"workflow's {RESEARCH_TOKENS:,}. Do not compare them with 1M-token results.")
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def research_docs(self) -> Path:
+        return self.root / "docs" / "research"
+
+    @property
+    def papers(self) -> Path:
+        return self.root / "docs" / "papers"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def journal_json(self) -> Path:
+        return self.research_docs / "journal.json"
+
+    @property
+    def idea_log(self) -> Path:
+        return self.research_docs / "idea_log.md"
+
+    def baseline_report(self, label: str) -> Path:
+        return self.research_docs / f"baseline_variance_{label}.md"
+
+    def experiment_report(self, idea: str, label: str) -> Path:
+        return self.research_docs / f"experiment_{idea}_{label}.md"
+
+    def data_dir(self, settings: Settings) -> Path:
+        if settings.data_dir:
+            return Path(settings.data_dir)
+        env = os.environ.get("RESEARCH_DATA_DIR")
+        return Path(env) if env else self.root / "processed_data"
+
+    def checkpoint_dir(self, arm: str, label: str, seed: int) -> Path:
+        return self.checkpoints / f"{arm}_{label}_seed{seed}"

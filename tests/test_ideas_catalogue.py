@@ -1,0 +1,143 @@
+"""The built-in idea catalogue: metadata, and that every idea really changes training,
+deterministically, without touching the baseline when its flag is off."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+import torch
+
+from trainer.ideas import CATEGORIES, Idea, discover_ideas
+from trainer.run import RunOptions, TrainingSession
+
+TOKENS = 4096  # 8 steps of the tiny preset (8 rows x 64 tokens)
+SEED = 42
+QUIET = RunOptions(quiet=True)
+
+
+def _builtin() -> dict[str, Idea]:
+    return {n: i for n, i in discover_ideas().items() if "/trainer/ideas/" in i.source_file.replace("\\", "/")}
+
+
+BUILTIN = sorted(_builtin())
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    from trainer.data import prepare_data
+
+    return prepare_data(4096, cache_dir=tmp_path_factory.mktemp("ideas-data"), log=lambda *a: None)
+
+
+def _session(data, flags=(), preset="tiny", tokens=TOKENS) -> TrainingSession:
+    return TrainingSession(preset, train_tokens=tokens, flags=list(flags), device="cpu", data=data, log=lambda *a: None)
+
+
+def _val_loss(data, flags=(), seed=SEED) -> float:
+    return _session(data, flags).run(seed, QUIET)["val_loss"]
+
+
+@pytest.fixture(scope="module")
+def baseline(tiny_data) -> float:
+    return _val_loss(tiny_data)
+
+
+# -- metadata -------------------------------------------------------------------------------
+
+def test_catalogue_covers_every_category():
+    ideas = _builtin()
+    assert len(ideas) >= 8
+    assert {i.category for i in ideas.values()} == set(CATEGORIES)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_metadata_complete(name):
+    idea = _builtin()[name]
+    meta = idea.metadata()
+    for key in ("title", "pitch", "math", "why_it_might_work", "why_it_might_not", "success_criterion"):
+        assert isinstance(meta[key], str) and meta[key].strip(), f"{name}: empty {key}"
+    assert "$" not in idea.math, f"{name}: math must not carry $ delimiters"
+    assert idea.pitch.rstrip().endswith(".") and idea.pitch.count(". ") == 0, f"{name}: pitch is one sentence"
+    assert idea.references, f"{name}: no references"
+    for ref in idea.references:
+        assert re.search(r"\((19|20)\d\d\)", ref), f"{name}: reference without a year: {ref}"
+    assert 0 < idea.implementation_lines() < 200
+    assert idea.overridden_hooks(), f"{name} overrides no hook"
+    assert meta["flag"] == f"--use_{name}"
+
+
+# -- behaviour ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_idea_changes_training_deterministically(name, tiny_data, baseline):
+    first = _val_loss(tiny_data, [name])
+    assert math.isfinite(first)
+    assert first != baseline, f"--use_{name} trained exactly like the baseline"
+    assert _val_loss(tiny_data, [name]) == first, f"--use_{name} is not deterministic"
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_reused_session_repeats_a_seed(name, tiny_data):
+    """The model is re-initialised for every run: parameters an idea adds included."""
+    session = _session(tiny_data, [name])
+    first = session.run(SEED, QUIET)["val_loss"]
+    session.run(7, QUIET)
+    assert session.run(SEED, QUIET)["val_loss"] == first
+
+
+@pytest.mark.parametrize("preset", ["cpu-small", "gpu-88m"])
+def test_ideas_build_on_every_preset_shape(preset, tiny_data):
+    """Every idea patches the model of each preset (head_dim 32 and 64) and gives a finite loss."""
+    session = _session(tiny_data, BUILTIN, preset="tiny")  # shapes only: keep the model small
+    from trainer.config import resolve_preset
+    from trainer.model import GPT
+
+    cfg = resolve_preset(preset, "cpu").model
+    cfg.n_layers, cfg.seq_len, cfg.vocab_size = 2, 32, tiny_data.vocab_size
+    model = GPT(cfg)
+    for idea in session.ideas:
+        idea.patch_model(model)
+    model.init_weights(1)
+    x = torch.randint(0, cfg.vocab_size, (2, 32))
+    loss = model(x, x)
+    loss.backward()
+    assert math.isfinite(loss.item())
+    assert model(x).shape == (2, 32, cfg.vocab_size)
+
+
+def test_all_ideas_together(tiny_data):
+    record = _session(tiny_data, BUILTIN).run(SEED, QUIET)
+    assert math.isfinite(record["val_loss"])
+
+
+def test_added_parameters_are_registered_and_reset(tiny_data):
+    base = _session(tiny_data).model
+    base_names = {n for n, _ in base.named_parameters()}
+    added = {}
+    for name in BUILTIN:
+        model = _session(tiny_data, [name]).model
+        extra = {n: p for n, p in model.named_parameters() if n not in base_names}
+        if extra:
+            added[name] = extra
+            model.init_weights(3)
+            before = {n: p.detach().clone() for n, p in extra.items()}
+            with torch.no_grad():
+                for p in extra.values():
+                    p.add_(1.0)
+            model.init_weights(3)
+            for n, p in extra.items():
+                assert torch.equal(p, before[n]), f"--use_{name}: {n} is not re-initialised"
+    assert {"value_residual", "gated_attention", "layerscale", "sandwich_norm"} <= set(added)
+    assert all(p.item() == 0.5 for p in added["value_residual"].values())
+    assert all(bool((p == 0.1).all()) for p in added["layerscale"].values())
+
+
+def test_flag_off_unchanged_after_every_idea_ran(tiny_data, baseline):
+    """Runs last: no idea leaked into shared state (classes, functions, the loss)."""
+    discover_ideas()
+    assert _val_loss(tiny_data) == baseline
+    fresh = _session(tiny_data).model
+    assert type(fresh.blocks[0].attn).__name__ == "Attention"
+    assert fresh.loss_fn.__name__ == "cross_entropy_loss"
