@@ -93,6 +93,12 @@ class Runner:
         self.events.append(RunEvent(arm.name, seed, record, True, time.perf_counter() - t0))
         return record
 
+    def failed_record(self, arm: Arm, seed: int, tokens: int | None = None) -> dict | None:
+        import json  # noqa: PLC0415
+
+        path = self.store.root / "failed" / f"{self.key(arm, seed, tokens)}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
     def _session_for(self, arm: Arm, tokens: int) -> TrainingSession:
         skey = (self.settings.preset, arm.flags, tokens, self.settings.device)
         if self._session_key != skey:

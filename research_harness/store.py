@@ -38,11 +38,10 @@ class RunStore:
         return record
 
     def put(self, record: dict, **extra) -> dict:
-        key = record["run_key"]
-        path = self.path_for(key)
+        stored = {**record, **extra}
+        path = self.path_for(stored["run_key"])
         if path.exists():
             raise StoreError(f"refusing to overwrite the stored run {path}")
-        stored = {**record, **extra}
         stored.pop("record_path", None)
         write_json_atomic(path, stored)
         return {**stored, "record_path": str(path)}
