@@ -260,7 +260,7 @@ def test_overclaiming_words_get_measured_wording(drafted):
     fixed, changelog, remaining = revise_paper(bad, review_all(bad, ctx(writer)), writer)
     disc = get_section(fixed, "Discussion")
     assert disc.lstrip().startswith("This supports it. A result, and an idea. ")
-    assert not re.search(r"prove|groundbreaking|revolutionary", disc, re.I)
+    assert not re.search(r"\b(?:proves?|groundbreaking|revolutionary)\b", disc, re.I)
     assert {row["section"] for row in changelog} == {"Discussion"}
 
 
@@ -280,7 +280,7 @@ def test_significant_needs_a_test_that_says_so():
     # with a test below 0.05 the same word is allowed; negations are never flagged
     ok = ReviewContext(p_value=0.01)
     assert "overclaiming" not in checks(review_paper(bad, ok))
-    assert review_abstract(bad, ok) == [] or "abstract-significance" not in checks(review_abstract(bad, ok))
+    assert "abstract-significance" not in checks(review_abstract(bad, ok))
     neg = edit(md, "Discussion", lambda b: "The difference is not statistically significant. " + b)
     assert "overclaiming" not in checks(review_paper(neg, ReviewContext(p_value=0.4)))
 
@@ -313,7 +313,8 @@ def test_terms_from_metadata_and_records_are_not_invented(drafted):
 
 def test_reviews_without_context_still_check_the_text(drafted):
     md, _ = drafted
-    assert "abstract-significance" in checks(review_abstract(md.replace("The point estimate", "The significant estimate")))
+    planted = md.replace("The point estimate", "The significant estimate")
+    assert "abstract-significance" in checks(review_abstract(planted))
     broken = set_section(md, "Abstract", "Too short.")
     assert checks(review_abstract(broken)) == {"abstract-present"}
     assert "overclaiming" in checks(review_paper(md))  # no p given: 'statistically significant' is flagged
@@ -447,7 +448,7 @@ def test_latex_error_quotes_the_first_error_and_keeps_the_log(tmp_path):
     (lambda i: i.control[0].update(status="failed"), "only finished runs"),
     (lambda i: i.experimental[1].update(val_loss=float("nan")), "diverged"),
     (lambda i: i.control[0].update(seed=999), "seeds"),
-    (lambda i: i.control[0]["config"]["train"].update(train_tokens=500_000) or i.control[0].update(train_tokens=500_000),
+    (lambda i: i.control[0].update(train_tokens=500_000), 
      "same budget"),
     (lambda i: i.experimental[0].update(flags=[]), "must enable it"),
     (lambda i: i.control[0]["data"].update(fingerprint="other"), "different datasets"),

@@ -33,7 +33,8 @@ from research_harness.paper.review import (
 from research_harness.paper.revise import context_for, revise_paper
 
 __all__ = [
-    "PaperInputs", "PaperResult", "PaperInputError", "write_paper", "draft_paper", "Finding", "ReviewContext",
+    "PaperInputs", "PaperResult", "PaperInputError", "validate_inputs",
+    "write_paper", "draft_paper", "Finding", "ReviewContext",
     "review_paper", "review_abstract", "review_all", "revise_paper", "context_for", "analyze", "Analysis",
     "NumberRegistry", "Writer", "markdown_to_latex", "latex_escape", "compile_latex", "LatexError",
     "LatexNotFound", "INSTALL_HINT", "PAPER_CHECKS", "ABSTRACT_CHECKS", "ALL_CHECKS", "number_tokens",

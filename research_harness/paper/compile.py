@@ -59,7 +59,8 @@ def compile_latex(tex_path: Path, *, runs: int = 2, timeout_s: int = 180, clean:
             raise LatexError(f"pdflatex timed out after {timeout_s} s on {tex_path} (run {k + 1} of {runs}); "
                              f"log kept at {log_path}") from None
         if res.returncode != 0:
-            log_text = log_path.read_text(errors="replace") if log_path.exists() else res.stdout.decode(errors="replace")
+            log_text = (log_path.read_text(errors="replace") if log_path.exists()
+                        else res.stdout.decode(errors="replace"))
             raise LatexError(f"pdflatex failed on {tex_path} (run {k + 1} of {runs}): {first_error(log_text)}; "
                              f"full log kept at {log_path}")
     if not pdf.exists():

@@ -244,6 +244,13 @@ class Writer:
                 f"workflow's {self.const('research_tokens')}, so the numbers are a functional check of the "
                 "pipeline, not a research result.")
 
+    def delta_phrase(self) -> str:
+        """'an improvement of 0.0122 nats', or for a loss that went up 'a difference (control - experimental)
+        of -0.0007 nats, i.e. no improvement'."""
+        if self.a.cmp.delta > 0:
+            return f"an improvement of {self.cmp('delta')} nats"
+        return f"a difference (control − experimental) of {self.cmp('delta')} nats, i.e. no improvement"
+
     def decision_words(self) -> str:
         a = self.a
         d = a.cmp.cohens_d
@@ -293,8 +300,8 @@ class Writer:
             f"each ({self.seeds(a.control)}), with N = {self.n_base()} baseline seeds measuring the run-to-run noise "
             f"(val_loss std {self.loss_stat('baseline', 'std')}).",
             f"The experimental arm reaches a final validation loss of {self.ms('experimental')} (mean ± std, "
-            f"N = {self.n()}) against {self.ms('control')} for the control, an improvement of {self.cmp('delta')} "
-            f"nats ({self.cmp('delta_in_baseline_sigmas')} baseline σ).",
+            f"N = {self.n()}) against {self.ms('control')} for the control, {self.delta_phrase()} "
+            f"({self.cmp('delta_in_baseline_sigmas')} baseline σ).",
             f"Cohen's d = {self.cmp('cohens_d')}, Hedges' g = {self.cmp('hedges_g')} ({self.const('ci')}% CI "
             f"{self.ci('g')}), one-sided Welch p = {self.cmp('p_one_sided')}.",
             self.category_sentence(),
@@ -385,7 +392,8 @@ class Writer:
             model += (f" with {self.cfg('config.model.n_layers', 'int')} layers, d_model "
                       f"{self.cfg('config.model.d_model', 'int')}, {self.cfg('config.model.n_heads', 'int')} query "
                       f"and {self.cfg('config.model.n_kv_heads', 'int')} key-value heads, d_ff "
-                      f"{self.cfg('config.model.d_ff', 'int')}, context length {self.cfg('config.model.seq_len', 'int')}")
+                      f"{self.cfg('config.model.d_ff', 'int')}, context length "
+                      f"{self.cfg('config.model.seq_len', 'int')}")
         model += f"; {self.params(exact=True)} parameters"
         if "non_embedding" in r0["params"]:
             ne = self.reg.shared("params.control.non_embedding", [*a.baseline, *a.control], "params.non_embedding",
@@ -405,7 +413,8 @@ class Writer:
                 f"{self.cfg('data.vocab_size', 'int')}.")
         if t:
             items.append(
-                f"- **Training:** {self.tokens()} tokens per run, batch size {self.cfg('config.train.batch_size', 'int')} "
+                f"- **Training:** {self.tokens()} tokens per run, batch size "
+                f"{self.cfg('config.train.batch_size', 'int')} "
                 f"sequences; Muon (learning rate {self.cfg('config.train.muon_lr')}, momentum "
                 f"{self.cfg('config.train.muon_momentum')}) for hidden matrices and AdamW (learning rate "
                 f"{self.cfg('config.train.adamw_lr')}, weight decay {self.cfg('config.train.weight_decay')}) for the "
@@ -415,7 +424,8 @@ class Writer:
         changes = _config_changes(a.control[0]["config"], a.experimental[0]["config"])
         if changes:
             items.append("- **Configuration changed by the intervention:** " + "; ".join(
-                f"`{k}` {self.reg.record('exp.config.' + k, a.experimental[0], 'config.' + k, 'raw', arm='experimental')}"
+                f"`{k}` "
+                f"{self.reg.record('exp.config.' + k, a.experimental[0], 'config.' + k, 'raw', arm='experimental')}"
                 f" (control {self.reg.record('ctrl.config.' + k, a.control[0], 'config.' + k, 'raw', arm='control')})"
                 for k in changes) + ".")
         ev = r0.get("eval") or {}
@@ -598,9 +608,9 @@ class Writer:
         a = self.a
         c = a.cmp
         paras = []
-        head = (f"With N = {self.n()} seeds per arm, the experimental arm's mean validation loss is "
-                f"{self.cmp('delta')} nats below the control's ({self.cmp('delta_in_baseline_sigmas')} baseline σ; "
-                f"Cohen's d = {self.cmp('cohens_d')}). ")
+        head = (f"With N = {self.n()} seeds per arm, the improvement in mean validation loss (control − "
+                f"experimental) is {self.cmp('delta')} nats, or {self.cmp('delta_in_baseline_sigmas')} baseline σ "
+                f"(Cohen's d = {self.cmp('cohens_d')}). ")
         if a.decision is gates.Decision.PROCEED:
             head += (f"By the workflow's gate the idea proceeds: the effect is {magnitude(c.cohens_d)} by Cohen's "
                      "convention. ")
@@ -612,13 +622,14 @@ class Writer:
                          "the data are also consistent with no effect; we read the result as preliminary.")
         elif a.decision is gates.Decision.SUGGESTIVE:
             head += ("The effect is in the suggestive band: too large to dismiss as noise by the gate's rule, too "
-                     f"small to establish at this number of seeds (Hedges' g {self.ci('g')}).")
+                     f"small to establish at this number of seeds ({self.const('ci')}% CI for Hedges' g "
+                     f"{self.ci('g')}).")
         elif a.verdict == "LOSER":
             head += ("The intervention raised the loss at this scale; the data give no support for it "
-                     f"(Hedges' g {self.ci('g')}).")
+                     f"({self.const('ci')}% CI for Hedges' g {self.ci('g')}).")
         else:
             head += ("The difference is within run-to-run noise: the data neither support nor rule out a small "
-                     f"effect (Hedges' g {self.ci('g')}).")
+                     f"effect ({self.const('ci')}% CI for Hedges' g {self.ci('g')}).")
         paras.append(head)
         p = c.p_one_sided
         if p < 0.05:
@@ -681,7 +692,8 @@ class Writer:
         a = self.a
         text = (f"At {self.scale_phrase()}, enabling `{self.flag()}` gave a final validation loss of "
                 f"{self.ms('experimental')} against {self.ms('control')} for the control (mean ± std, N = {self.n()} "
-                f"seeds per arm; Cohen's d = {self.cmp('cohens_d')}, {self.const('ci')}% CI for Hedges' g {self.ci('g')}). ")
+                f"seeds per arm; Cohen's d = {self.cmp('cohens_d')}, {self.const('ci')}% CI for Hedges' g "
+                f"{self.ci('g')}). ")
         if a.decision is gates.Decision.PROCEED:
             text += ("The effect passes the workflow's gate at this scale; confirming it needs more seeds and a "
                      "larger model.")
@@ -720,7 +732,7 @@ class Writer:
             body = _md_table(["Reviewer point", "Section changed", "What was done"],
                              [[_cell(r["point"]), _cell(r["section"]), _cell(r["action"])] for r in rows], "lll")
             intro = ("The draft was reviewed by the paper reviewer and the abstract reviewer (both run as code); "
-                     "every point they raised and what the revision did about it:")
+                     "every point they raised (as reviewer/check: finding) and what the revision did about it:")
         else:
             body = _md_table(["Reviewer point", "Section changed", "What was done"],
                              [["none raised", "none", "no revision needed"]], "lll")

@@ -77,6 +77,10 @@ def _curves(plt, a: Analysis, stem: Path) -> list[Path]:
             ax.set_ylabel("validation loss (nats)")
             ax.set_title("all evaluations", fontsize=9)
     handles, labels = axes[0].get_legend_handles_labels()
+    n = len(a.control)
+    if len(handles) == 2 * n:  # legend columns fill top-down: interleave so each row is one arm
+        order = [k for i in range(n) for k in (i, n + i)]
+        handles, labels = [handles[k] for k in order], [labels[k] for k in order]
     fig.legend(handles, labels, loc="lower center", ncol=max(len(a.control), 1), fontsize=7, frameon=False,
                bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()

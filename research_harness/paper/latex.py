@@ -36,6 +36,7 @@ _SPECIAL = {
 def latex_escape(text: str) -> str:
     """Escape plain text for LaTeX (special characters and the non-ASCII characters the paper
     uses; anything else non-ASCII is transliterated or dropped, so pdflatex never chokes)."""
+    text = text.replace(">=", "≥").replace("<=", "≤")
     out = []
     for ch in text:
         if ch in _SPECIAL:
@@ -135,7 +136,19 @@ class _Converter:
                           c.endswith(":") else "l")
         body = [_split_row(r) for r in rows[2:]]
         ncol = len(header)
-        spec = "".join(aligns[:ncol]) or "l" * ncol
+        aligns = (aligns + ["l"] * ncol)[:ncol]
+        spec = "".join(aligns)
+        widths = [max(len(c) for c in col) for col in zip(header, *[(r + [""] * ncol)[:ncol] for r in body])]
+        if sum(widths) > 100:  # long text cells: wrap the left-aligned columns instead of shrinking the table
+            fixed = sum(w for w, a in zip(widths, aligns) if a != "l") / 110.0
+            free = max(0.3, 0.98 - fixed)
+            weight = [max(w, 8) ** 0.5 for w in widths]  # sqrt: short columns still get room for a word
+            text_total = sum(wt for wt, a in zip(weight, aligns) if a == "l") or 1
+            spec = "".join(
+                a if a != "l" else
+                f">{{\\raggedright\\arraybackslash}}p{{\\dimexpr {free * w / text_total:.3f}\\linewidth"
+                f"-2\\tabcolsep\\relax}}"
+                for w, a in zip(weight, aligns))
         lines = [r"\begin{table}[H]", r"\centering", r"\small"]
         if caption:
             lines.append(r"\caption{" + inline(caption, self.n_refs) + "}")
@@ -158,7 +171,8 @@ class _Converter:
     def figure(self, caption: str, path: str) -> None:
         p = Path(path)
         pdf = p.with_suffix(".pdf")
-        target = pdf.as_posix() if (self.figures_dir is None or (self.figures_dir.parent / pdf).exists()) else p.as_posix()
+        use_pdf = self.figures_dir is None or (self.figures_dir.parent / pdf).exists()
+        target = pdf.as_posix() if use_pdf else p.as_posix()
         self.out.append("\n".join([
             r"\begin{figure}[H]", r"\centering",
             r"\includegraphics[width=\linewidth,height=0.3\textheight,keepaspectratio]{" + target + "}",
@@ -247,7 +261,8 @@ class _Converter:
                     else:
                         items[-1] += " " + t
                     i += 1
-                self.out.append(f"\\begin{{{env}}}\\setlength{{\\itemsep}}{{1pt}}\\setlength{{\\parskip}}{{0pt}}\n" + "\n".join(r"\item " + inline(t, self.n_refs)
+                tight = r"\setlength{\itemsep}{1pt}\setlength{\parskip}{0pt}"
+                self.out.append(f"\\begin{{{env}}}{tight}\n" + "\n".join(r"\item " + inline(t, self.n_refs)
                                                                      for t in items) + f"\n\\end{{{env}}}")
                 continue
             if s.startswith("> "):
@@ -306,6 +321,7 @@ def markdown_to_latex(md: str, *, figures_dir: Path | None = None, booktabs: boo
         r"\usepackage[margin=1in]{geometry}",
         r"\usepackage{amsmath,amssymb}",
         r"\usepackage{graphicx}",
+        r"\usepackage{array}",
         r"\usepackage{booktabs}" if booktabs else "",
         r"\usepackage{float}" if float_ok else "",
         r"\usepackage{caption}" if have_package("caption") else "",

@@ -315,7 +315,8 @@ def review_paper(md: str, context: ReviewContext | None = None) -> list[Finding]
         if lim is not None and SCALE_LABEL not in lim.lower():
             where.append("Limitations")
         if where:
-            add("scale-label", " and ".join(where), f"the runs are below the research budget but the {' and '.join(where)} "
+            both = " and ".join(where)
+            add("scale-label", both, f"the runs are below the research budget but the {both} "
                 f"do not say '{SCALE_LABEL}'", True, ",".join(where))
     return findings
 

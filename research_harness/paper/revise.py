@@ -92,13 +92,13 @@ def apply_fixes(md: str, findings: list[Finding], writer: Writer) -> tuple[str, 
     rows: list[dict] = []
 
     def log(f: Finding, section: str, action: str) -> None:
-        rows.append({"point": f"{f.reviewer} reviewer, {f.check}: {f.message}", "section": section,
+        rows.append({"point": f"{f.reviewer}/{f.check}: {f.message}", "section": section,
                      "action": action, "check": f.check, "fixed": True})
 
     abstract_done = False
     for f in findings:
         if not f.fixable:
-            rows.append({"point": f"{f.reviewer} reviewer, {f.check}: {f.message}", "section": f.section,
+            rows.append({"point": f"{f.reviewer}/{f.check}: {f.message}", "section": f.section,
                          "action": "not fixable from the records; left for a person", "check": f.check,
                          "fixed": False})
             continue
@@ -188,7 +188,7 @@ def revise_paper(md: str, findings: list[Finding], writer: Writer,
         if key in seen:
             continue
         seen.add(key)
-        changelog.append({"point": f"{f.reviewer} reviewer, {f.check}: {f.message}", "section": f.section,
+        changelog.append({"point": f"{f.reviewer}/{f.check}: {f.message}", "section": f.section,
                           "action": "not fixable from the records; left for a person" if not f.fixable
                           else "fix did not resolve it", "check": f.check, "fixed": False})
     return md, changelog, current

@@ -1,0 +1,117 @@
+"""The trainer: determinism, the seed's two roles, session reuse, resume, divergence,
+metrics.json, output-dir safety. Tiny preset, a few thousand tokens."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from trainer.run import RunOptions, TrainingDiverged, TrainingSession, train_run
+
+TOKENS = 4_000
+
+
+@pytest.fixture(scope="module")
+def session(corpus):
+    return TrainingSession("tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None)
+
+
+def test_same_seed_is_bit_identical_and_seeds_differ(corpus):
+    a = train_run(7, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    b = train_run(7, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    c = train_run(8, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    assert a["val_loss"] == b["val_loss"] and a["history"] == b["history"]
+    assert a["val_loss"] != c["val_loss"]
+    assert a["run_key"] == b["run_key"] != c["run_key"]
+
+
+def test_seed_sets_init_and_data_order(session):
+    session.model.init_weights(1)
+    w1 = session.model.blocks[0].attn.q_proj.weight.detach().clone()
+    session.model.init_weights(2)
+    assert not torch.equal(w1, session.model.blocks[0].attn.q_proj.weight)
+    x1, _ = session._batch(1, 0, 16)
+    x2, _ = session._batch(2, 0, 16)
+    assert not torch.equal(x1, x2)
+    assert torch.equal(session._batch(1, 0, 16)[0], x1)
+
+
+def test_reused_session_matches_fresh_runs(session, corpus):
+    first = session.run(11, RunOptions(quiet=True))
+    session.run(12, RunOptions(quiet=True))
+    again = session.run(11, RunOptions(quiet=True))
+    fresh = train_run(11, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    assert first["val_loss"] == again["val_loss"] == fresh["val_loss"]
+
+
+def test_resume_after_kill_matches_uninterrupted(corpus, tmp_path):
+    full = train_run(5, "tiny", train_tokens=9_000, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+
+    def kill(step, tokens):
+        if tokens > 6_000:  # after the first checkpoint (every eval milestone)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(5, "tiny", train_tokens=9_000, data=corpus, log=lambda *a: None,
+                  options=RunOptions(output_dir=tmp_path, quiet=True, on_step=kill))
+    assert (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "metrics.json").exists()
+    resumed = train_run(5, "tiny", train_tokens=9_000, data=corpus, log=lambda *a: None,
+                        options=RunOptions(output_dir=tmp_path, quiet=True))
+    assert resumed["resumed_from_tokens"] is not None and resumed["resumed_from_tokens"] > 0
+    assert resumed["val_loss"] == full["val_loss"]
+    assert [h["val_loss"] for h in resumed["history"]] == [h["val_loss"] for h in full["history"]]
+
+
+def test_metrics_json_is_complete(corpus, tmp_path):
+    record = train_run(3, "tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None,
+                       options=RunOptions(output_dir=tmp_path, quiet=True))
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    for field in ("val_loss", "val_accuracy", "history", "train_loss", "train_loss_history", "wall_time", "tokens_per_s",
+                  "device", "params", "config", "seed", "flags", "code_fingerprint", "data", "eval", "run_key"):
+        assert field in written, field
+    assert set(written["wall_time"]) == {"total_s", "setup_s", "compile_s", "train_s", "eval_s"}
+    assert written["device"]["torch"] == torch.__version__ and written["preset"] == "tiny"
+    assert written["val_loss"] == record["val_loss"] and math.isfinite(written["val_loss"])
+    assert written["history"][-1]["tokens"] >= TOKENS
+    assert written["eval"]["tokens_per_eval"] > 0
+
+
+def test_finished_output_dir_is_refused_unless_overwrite(corpus, tmp_path):
+    train_run(3, "tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None,
+              options=RunOptions(output_dir=tmp_path, quiet=True))
+    before = (tmp_path / "metrics.json").read_text()
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        train_run(4, "tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None,
+                  options=RunOptions(output_dir=tmp_path, quiet=True))
+    assert (tmp_path / "metrics.json").read_text() == before
+    record = train_run(4, "tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None,
+                       options=RunOptions(output_dir=tmp_path, quiet=True, overwrite=True))
+    assert json.loads((tmp_path / "metrics.json").read_text())["seed"] == 4 == record["seed"]
+
+
+def test_nan_loss_stops_at_once_and_marks_the_run_failed(corpus, tmp_path):
+    session = TrainingSession("tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None)
+    base_loss = session.model.loss_fn
+    calls = {"n": 0}
+
+    def poisoned(logits, targets):
+        calls["n"] += 1
+        loss = base_loss(logits, targets)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    session.model.loss_fn = poisoned
+    with pytest.raises(TrainingDiverged, match="step 3") as info:
+        session.run(1, RunOptions(output_dir=tmp_path, quiet=True))
+    assert info.value.record["status"] == "failed" and info.value.record["failure"]["step"] == 3
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "failed"
+    assert calls["n"] <= TrainingSession("tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None).train_cfg.log_every + 3
+
+
+def test_bad_configs_are_rejected(corpus):
+    with pytest.raises(ValueError, match="train_tokens must be positive"):
+        TrainingSession("tiny", train_tokens=-5, data=corpus)
+    with pytest.raises(ValueError, match="unknown preset"):
+        TrainingSession("huge", data=corpus)
