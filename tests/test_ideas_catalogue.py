@@ -87,24 +87,49 @@ def test_reused_session_repeats_a_seed(name, tiny_data):
     assert session.run(SEED, QUIET)["val_loss"] == first
 
 
-@pytest.mark.parametrize("preset", ["cpu-small", "gpu-88m"])
+@pytest.mark.parametrize("preset", ["tiny", "cpu-small", "gpu-88m"])
 def test_ideas_build_on_every_preset_shape(preset, tiny_data):
-    """Every idea patches the model of each preset (head_dim 32 and 64) and gives a finite loss."""
-    session = _session(tiny_data, BUILTIN, preset="tiny")  # shapes only: keep the model small
+    """All ideas together patch each preset's shapes (head_dim 16, 32, 64; fewer layers and a
+    short context to stay fast) and give finite losses, training and eval alike."""
     from trainer.config import resolve_preset
+    from trainer.ideas.partial_rope import rotary_dim_for
     from trainer.model import GPT
 
     cfg = resolve_preset(preset, "cpu").model
-    cfg.n_layers, cfg.seq_len, cfg.vocab_size = 2, 32, tiny_data.vocab_size
+    cfg.n_layers, cfg.seq_len, cfg.vocab_size = 3, 32, tiny_data.vocab_size
     model = GPT(cfg)
-    for idea in session.ideas:
-        idea.patch_model(model)
+    ideas = _builtin()
+    for name in BUILTIN:
+        ideas[name].patch_model(model)
     model.init_weights(1)
     x = torch.randint(0, cfg.vocab_size, (2, 32))
     loss = model(x, x)
     loss.backward()
     assert math.isfinite(loss.item())
     assert model(x).shape == (2, 32, cfg.vocab_size)
+    attn = model.blocks[1].attn
+    assert attn.rotary.rotary_dim == rotary_dim_for(cfg.head_dim) == cfg.head_dim // 2
+    assert attn.value_residual.holder.v1 is None, "value_residual keeps v_1 alive after the forward pass"
+    assert all(p.grad is not None for p in model.parameters()), "an added parameter gets no gradient"
+
+
+def test_schedules():
+    from trainer.config import TrainConfig
+    from trainer.ideas.seq_len_warmup import warmup_len
+    from trainer.ideas.wsd_schedule import wsd_multiplier
+
+    for full in (64, 256, 2048):
+        lengths = [warmup_len(p / 100, full) for p in range(101)]
+        assert all(L % 8 == 0 and 8 <= L <= full for L in lengths)
+        assert lengths == sorted(lengths) and lengths[0] < full and lengths[30] == full
+    assert warmup_len(0.0, 2048) == 64
+    cfg = TrainConfig()
+    idea = _builtin()["wsd_schedule"]
+    default = lambda p, c: -1.0  # noqa: E731 - WSD replaces the schedule entirely
+    values = [idea.lr_multiplier(p / 100, cfg, default) for p in range(101)]
+    assert values[1] < 1.0 and values[2:81] == [1.0] * 79
+    assert values[81:] == sorted(values[81:], reverse=True) and values[-1] == pytest.approx(cfg.final_lr_frac)
+    assert wsd_multiplier(0.0, cfg.warmup_frac, cfg.final_lr_frac) > 0
 
 
 def test_all_ideas_together(tiny_data):

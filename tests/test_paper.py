@@ -473,3 +473,35 @@ def test_number_registry_provenance_and_tokens():
     assert record_ref(bare).startswith("sha:") and record_ref(bare) == record_ref(dict(bare))
     assert number_tokens("d = -0.07, 1.32M params, 95% CI, [3], gpu-88m, `abc123`, 1,000,000 tokens, V_1") == [
         "0.07", "1.32", "95", "1,000,000"]
+
+
+@needs_pdflatex
+def test_revised_paper_with_a_changelog_compiles(drafted, tmp_path):
+    from research_harness.paper import ALL_CHECKS
+
+    md, writer = drafted
+    bad = plant_discussion("This proves it is a groundbreaking, state-of-the-art result.")(md)
+    bad = edit(bad, "Abstract", lambda b: b + " It is 12.5% cheaper.")
+    bad = edit(bad, "Introduction", lambda b: b + "\n\nSee result_x & 100% #1 {a}.")
+    fixed, changelog, remaining = revise_paper(bad, review_all(bad, ctx(writer)), writer)
+    assert remaining == [] and len(changelog) == 4
+    final = set_section(fixed, "Appendix A. Revision changelog", writer.changelog(changelog, ALL_CHECKS))
+    assert "| Discussion | replaced 'proves' with 'supports' |" in final
+    tex = tmp_path / "paper.tex"
+    tex.write_text(markdown_to_latex(final))
+    pages, text = pdf_text(compile_latex(tex))
+    flat = squash(text)
+    assert pages >= 2 and "revision changelog" in flat and "replaced" in flat and "result_x & 100% #1" in flat
+
+
+def test_write_paper_reports_findings_it_cannot_fix(tmp_path, monkeypatch):
+    from research_harness.paper.draft import Writer
+
+    original = Writer.discussion
+    monkeypatch.setattr(Writer, "discussion", lambda self: original(self) + " We call it the Residual Echo Cascade.")
+    result = write_paper(make_inputs(), tmp_path, compile_pdf=False)
+    assert not result.passed
+    assert checks(result.review_before) == checks(result.review_after) == {"invented-terms"}
+    md = result.markdown_path.read_text()
+    assert "Findings that remain on this paper" in md and "Residual Echo Cascade" in get_section(md, "Appendix A")
+    assert result.pdf_path is None and result.pdf_error is None and result.tex_path.exists()

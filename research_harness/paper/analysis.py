@@ -49,7 +49,6 @@ class Analysis:
     verdict: str
     seeds: list[int]
     peeked: bool
-    wall_delta_pct: float
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -114,6 +113,5 @@ def analyze(inputs: PaperInputs) -> Analysis:
         ctrl_wall=ctrl_wall, exp_wall=exp_wall, ctrl_tps=ctrl_tps, exp_tps=exp_tps,
         cmp=cmp, decision=gates.decide(cmp.cohens_d), verdict=gates.verdict(cmp.cohens_d),
         seeds=[r["seed"] for r in ctrl], peeked=peeked,
-        wall_delta_pct=100.0 * (exp_wall.mean - ctrl_wall.mean) / ctrl_wall.mean if ctrl_wall.mean > 0 else math.nan,
         notes=notes,
     )

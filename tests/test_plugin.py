@@ -1,0 +1,108 @@
+"""The pytest plugin end to end with pytester: options, phase selection, the baseline
+report in the seed's format, reuse of stored runs, and a kill between seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARGS = ["--research-tokens", "3000", "--research-preset", "tiny", "-p", "no:cacheprovider"]
+
+
+@pytest.fixture
+def study(pytester, data_dir):
+    """A fresh workspace holding the project's phase modules."""
+    shutil.copytree(ROOT / "experiments", pytester.path / "experiments", ignore=shutil.ignore_patterns("__pycache__"))
+    return pytester
+
+
+def test_options_are_registered(pytester):
+    result = pytester.runpytest("--help")
+    for option in ("--research-report", "--research-dir", "--research-tokens", "--research-preset", "--research-device"):
+        result.stdout.fnmatch_lines([f"*{option}*"])
+
+
+def test_bad_option_values_are_usage_errors(pytester):
+    result = pytester.runpytest("--research-tokens", "-3")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--research-tokens must be positive*"])
+    result = pytester.runpytest("--research-preset", "huge")
+    result.stderr.fnmatch_lines(["*--research-preset 'huge' is unknown*"])
+
+
+def test_k_baseline_selects_phase_1_with_seed_ids(study):
+    result = study.runpytest_subprocess("experiments", "-k", "baseline", "--collect-only", "-q", *ARGS)
+    out = result.stdout.str()
+    assert "test_baseline[seed=137]" in out and "test_smoke_run" not in out and "TestIdea1" not in out
+    result = study.runpytest_subprocess("experiments", "-m", "baseline", "--collect-only", "-q", *ARGS)
+    assert "test_baseline[seed=1024]" in result.stdout.str()
+
+
+def test_baseline_phase_writes_the_seed_report_then_reuses_everything(study):
+    result = study.runpytest_subprocess("experiments", "-k", "baseline", "--research-report", *ARGS)
+    result.assert_outcomes(passed=7)
+    report = (study.path / "docs/research/baseline_variance_3k.md").read_text()
+    lines = report.splitlines()
+    assert lines[0] == "# Baseline Variance Report: 3k Tokens"
+    assert lines[1] == "| Metric | Mean | Std | Min | Max |"
+    assert lines[2] == "|--------|------|-----|-----|-----|"
+    assert lines[3].startswith("| val_loss | ") and len(lines[3].split("|")[2].strip().split(".")[1]) == 4
+    assert lines[4].startswith("| wall_time (s) | ") and len(lines[4].split("|")[2].strip().split(".")[1]) == 2
+    assert "Seeds used: 42, 137, 256, 512, 1024" in report
+    assert "Not the research scale" in report
+    records = list((study.path / "runs").glob("*.json"))
+    assert len(records) == 5
+    assert not list((study.path / "checkpoints").glob("baseline_*"))  # cleaned up; records stay
+    stamps = {p: p.stat().st_mtime_ns for p in records}
+
+    again = study.runpytest_subprocess("experiments", "-k", "baseline", "-rs", *ARGS)
+    again.assert_outcomes(passed=2, skipped=5)
+    again.stdout.fnmatch_lines(["*holds valid 5-seed data: phase 1 is skipped*"])
+    assert {p: p.stat().st_mtime_ns for p in records} == stamps
+
+    # An invalid report is named and rebuilt from the stored records, without training.
+    (study.path / "docs/research/baseline_variance_3k.md").write_text("# Baseline Variance Report\nnonsense\n")
+    rebuilt = study.runpytest_subprocess("experiments", "-k", "baseline", *ARGS)
+    rebuilt.assert_outcomes(passed=7)
+    rebuilt.stdout.fnmatch_lines(["*baseline*42*stored*"])
+    assert "trained" not in " ".join(l for l in rebuilt.stdout.lines if l.startswith("baseline "))
+    assert "Seeds used: 42, 137, 256, 512, 1024" in (study.path / "docs/research/baseline_variance_3k.md").read_text()
+
+
+def test_kill_between_seeds_loses_no_finished_seed(study):
+    cmd = [sys.executable, "-m", "pytest", "experiments", "-k", "baseline", *ARGS]
+    runs = study.path / "runs"
+    proc = subprocess.Popen(cmd, cwd=study.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ}, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(runs.glob("*.json"))) < 1:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p: p.read_text() for p in runs.glob("*.json")}
+    assert 1 <= len(finished) < 5, "the kill should land between seeds"
+    result = study.runpytest_subprocess("experiments", "-k", "baseline", *ARGS)
+    result.assert_outcomes(passed=7)
+    out = result.stdout.str()
+    assert out.count(" stored ") == len(finished) and out.count(" trained ") == 5 - len(finished)
+    for path, text in finished.items():
+        assert path.read_text() == text  # finished seeds are neither retrained nor rewritten
+
+
+def test_corrupt_record_is_reported_by_path_and_left_alone(study):
+    study.runpytest_subprocess("experiments/test_phase1_baseline.py::test_baseline[seed=42]", *ARGS).assert_outcomes(passed=1)
+    record = next((study.path / "runs").glob("*.json"))
+    record.write_text("{ not json")
+    result = study.runpytest_subprocess("experiments/test_phase1_baseline.py::test_baseline[seed=42]", *ARGS)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*run record {record}*cannot be read*delete it to retrain*"])
+    assert record.read_text() == "{ not json"
