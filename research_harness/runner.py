@@ -46,6 +46,11 @@ class Runner:
     _session_key: tuple | None = None
 
     @property
+    def idea_dirs(self) -> list:
+        """Researchers' ideas live in <workspace>/experiments/ideas/."""
+        return [self.workspace.root / "experiments" / "ideas"]
+
+    @property
     def store(self) -> RunStore:
         return RunStore(self.workspace.runs)
 
@@ -56,7 +61,7 @@ class Runner:
 
     def key(self, arm: Arm, seed: int, tokens: int | None = None) -> str:
         plan = plan_run(self.settings.preset, train_tokens=tokens or self.settings.tokens, flags=list(arm.flags),
-                        device=self.settings.device)
+                        device=self.settings.device, idea_dirs=self.idea_dirs)
         data = self.data(plan.model_cfg.vocab_size)
         plan.model_cfg.vocab_size = data.vocab_size
         key = run_key(run_identity(seed, plan.preset, plan.model_cfg, plan.train_cfg, [i.name for i in plan.ideas],
@@ -101,11 +106,14 @@ class Runner:
 
     def _session_for(self, arm: Arm, tokens: int) -> TrainingSession:
         skey = (self.settings.preset, arm.flags, tokens, self.settings.device)
-        if self._session_key != skey:
+        # A verification rerun builds its model afresh: reusing the baseline's model would
+        # hide a leak that acts when a model is constructed after an idea module is imported.
+        if self._session_key != skey or arm.purpose:
             self._session = None  # free the previous model before building the next
-            plan = plan_run(self.settings.preset, train_tokens=tokens, flags=list(arm.flags), device=self.settings.device)
+            plan = plan_run(self.settings.preset, train_tokens=tokens, flags=list(arm.flags), device=self.settings.device,
+                            idea_dirs=self.idea_dirs)
             self._session = TrainingSession(self.settings.preset, train_tokens=tokens, flags=list(arm.flags),
                                             device=self.settings.device, data=self.data(plan.model_cfg.vocab_size),
-                                            log=self.log)
+                                            idea_dirs=self.idea_dirs, log=self.log)
             self._session_key = skey
         return self._session

@@ -21,7 +21,7 @@ import torch
 from trainer import checkpoint as ckpt
 from trainer.config import ModelConfig, Preset, TrainConfig, config_to_dict, resolve_device, resolve_preset
 from trainer.data import TokenizedData, prepare_data
-from trainer.ideas import Idea, ideas_fingerprint, resolve_flags
+from trainer.ideas import Idea, discover_ideas, ideas_fingerprint, resolve_flags
 from trainer.model import GPT
 from trainer.optim import build_optimizers, lr_multiplier
 from trainer.record import RECORD_SCHEMA, code_fingerprint, device_info, utc_now, write_json_atomic
@@ -89,14 +89,15 @@ class RunPlan:
 
 
 def plan_run(preset: str | None = None, *, train_tokens: int | None = None, flags=None, device=None,
-             model_overrides: dict | None = None, train_overrides: dict | None = None) -> RunPlan:
+             model_overrides: dict | None = None, train_overrides: dict | None = None,
+             idea_dirs: list | None = None) -> RunPlan:
     dev = resolve_device(str(device) if device is not None else None)
     base: Preset = resolve_preset(preset, dev)
     model_cfg = dataclasses.replace(base.model, **(model_overrides or {}))
     train_cfg = dataclasses.replace(base.train, **(train_overrides or {}))
     if train_tokens is not None:
         train_cfg = dataclasses.replace(train_cfg, train_tokens=int(train_tokens))
-    ideas = resolve_flags(flags)
+    ideas = resolve_flags(flags, discover_ideas(idea_dirs) if flags else None)
     for idea in ideas:
         idea.configure(model_cfg, train_cfg)
     return RunPlan(base.name, model_cfg, train_cfg, ideas, dev, code_fingerprint(ideas_fingerprint(ideas)))
@@ -120,11 +121,11 @@ class TrainingSession:
                  device: str | torch.device | None = None, model_overrides: dict | None = None,
                  train_overrides: dict | None = None, data: TokenizedData | None = None,
                  data_paths: list[str] | None = None, hf_dataset: str | None = None,
-                 cache_dir: str | Path | None = None, log=print):
+                 cache_dir: str | Path | None = None, idea_dirs: list | None = None, log=print):
         t0 = time.perf_counter()
         self.log = log
         plan = plan_run(preset, train_tokens=train_tokens, flags=flags, device=device, model_overrides=model_overrides,
-                        train_overrides=train_overrides)
+                        train_overrides=train_overrides, idea_dirs=idea_dirs)
         self.device, self.preset, self.ideas = plan.device, plan.preset, plan.ideas
         self.model_cfg, self.train_cfg = plan.model_cfg, plan.train_cfg
         self.data = data or prepare_data(self.model_cfg.vocab_size, data_paths, hf_dataset, cache_dir, log=log)

@@ -44,7 +44,7 @@ class Discovery:
     def ideas(self) -> dict[str, Idea]:
         # Imported only now, in phase 2, so an idea module cannot touch phase 1's baseline.
         if self._ideas is None:
-            self._ideas = discover_ideas([self.runner.workspace.root / "experiments" / "ideas"])
+            self._ideas = discover_ideas(self.runner.idea_dirs)
         return self._ideas
 
     def save(self, journal: Journal) -> None:

@@ -67,7 +67,7 @@ def discover_ideas(extra_dirs: list[str | Path] | None = None) -> dict[str, Idea
         module = importlib.import_module(f"trainer.ideas.{info.name}")
         add(_idea_from_module(module, module.__file__), module.__file__)
     dirs = default_idea_dirs() + [Path(d) for d in (extra_dirs or [])]
-    for folder in dirs:
+    for folder in dict.fromkeys(d.resolve() for d in dirs):  # the same folder twice is read once
         if folder.is_dir():
             for path in sorted(folder.glob("*.py")):
                 if not path.name.startswith("_"):
