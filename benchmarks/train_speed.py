@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Training-speed benchmark: tokens/s, MFU on CUDA, and the wall-time split of one
+process training several seeds of one configuration (the shape of phase 1).
+
+    python benchmarks/train_speed.py --preset cpu-small --tokens 1000000 --seeds 1
+    python benchmarks/train_speed.py --preset gpu-88m --tokens 1000000 --seeds 5   # on a GPU
+
+Prints one line per seed and a summary; --json writes the figures to a file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from trainer.run import RunOptions, TrainingSession
+
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "4090": 165.2}
+
+
+def flops_per_token(session: TrainingSession) -> float:
+    """PaLM appendix B: 6N + 12 L H Q T (N counts the tied embedding once, as the LM head)."""
+    m = session.model_cfg
+    return 6 * session.param_counts["total"] + 12 * m.n_layers * m.n_heads * m.head_dim * m.seq_len
+
+
+def peak_tflops(device: torch.device, override: float | None) -> float | None:
+    if override:
+        return override
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--tokens", type=int, default=1_000_000)
+    p.add_argument("--seeds", type=int, default=1, help="seeds trained in one process (one build/compile)")
+    p.add_argument("--compile", choices=["auto", "on", "off"], default="auto")
+    p.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)")
+    p.add_argument("--json", default=None, help="also write the figures here")
+    args = p.parse_args()
+
+    t0 = time.perf_counter()
+    session = TrainingSession(args.preset, train_tokens=args.tokens, device=args.device,
+                              train_overrides={"compile": args.compile}, log=lambda *a: None)
+    print(f"[bench] {session.describe()}, compile={session.compiled}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}")
+    fpt = flops_per_token(session)
+    peak = peak_tflops(session.device, args.peak_tflops)
+    rows = []
+    for i in range(args.seeds):
+        rec = session.run(1000 + i, RunOptions(quiet=True))
+        w = rec["wall_time"]
+        mfu = rec["tokens_per_s"] * fpt / (peak * 1e12) if peak else None
+        rows.append({"seed": rec["seed"], "val_loss": rec["val_loss"], "tokens_per_s": rec["tokens_per_s"], "mfu": mfu, **w})
+        print(f"[bench] seed {rec['seed']}: val_loss {rec['val_loss']:.4f} | {rec['tokens_per_s']:,.0f} tok/s"
+              + (f" | MFU {100 * mfu:.1f}%" if mfu else "")
+              + f" | total {w['total_s']:.1f} s (setup {w['setup_s']:.1f}, compile {w['compile_s']:.1f}, "
+                f"train {w['train_s']:.1f}, eval {w['eval_s']:.1f})")
+    total = time.perf_counter() - t0
+    steady = rows[-1]["tokens_per_s"]
+    print(f"[bench] {args.seeds} seed(s) x {args.tokens:,} tokens in {total:.1f} s wall (process, compile included); "
+          f"steady state {steady:,.0f} tok/s; {fpt / 1e6:.1f} MFLOP/token")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"preset": session.preset, "device": rec["device"], "compiled": session.compiled,
+                       "tokens": args.tokens, "seeds": rows, "process_wall_s": total, "flops_per_token": fpt,
+                       "peak_tflops": peak}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
