@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# One intra-op thread for the tiny test models: they gain nothing from more, and when
+# other processes share the cores OpenMP's spinning threads slow every step tenfold.
+# Set before torch is imported here or in any subprocess the tests start.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 

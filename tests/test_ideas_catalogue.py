@@ -24,21 +24,9 @@ def _builtin() -> dict[str, Idea]:
 BUILTIN = sorted(_builtin())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model gains nothing from intra-op threads, and when other processes share
-    the cores OpenMP's spinning threads slow every step tenfold or more."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory):
-    from trainer.data import prepare_data
-
-    return prepare_data(4096, cache_dir=tmp_path_factory.mktemp("ideas-data"), log=lambda *a: None)
+def tiny_data(corpus):
+    return corpus
 
 
 def _session(data, flags=(), preset="tiny", tokens=TOKENS) -> TrainingSession:
