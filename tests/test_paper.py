@@ -505,3 +505,13 @@ def test_write_paper_reports_findings_it_cannot_fix(tmp_path, monkeypatch):
     md = result.markdown_path.read_text()
     assert "Findings that remain on this paper" in md and "Residual Echo Cascade" in get_section(md, "Appendix A")
     assert result.pdf_path is None and result.pdf_error is None and result.tex_path.exists()
+
+
+def test_a_huge_effect_reads_cleanly_and_passes_review(tmp_path):
+    """Regression from the first real 1M-token study: d of about 10 gave 'p = < 0.001' and a
+    power sentence ('about 2 seeds per arm') that the seed-count check took for a claim."""
+    inputs = make_inputs(improvement=0.05, noise=0.004)
+    md, writer = draft_paper(inputs)
+    assert "p = <" not in md and "p < 0.001" in md
+    assert "power would take about 2 seeds per arm" in md
+    assert not [f for f in review_paper(md, context_for(writer.a, writer.reg, writer)) if f.check == "seeds-minimum"]

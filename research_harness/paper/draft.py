@@ -163,6 +163,11 @@ class Writer:
         std = self.field_stat(arm, path, "std", "sec")
         return f"{mean} ± {std}" if mean != "n/a" else "n/a"
 
+    def p_equals(self) -> str:
+        """'p = 0.012' or 'p < 0.001' (the formatter renders tiny p-values as '< 0.001')."""
+        text = self.cmp("p_one_sided")
+        return f"p {text}" if text.startswith("<") else f"p = {text}"
+
     def cmp(self, name: str) -> str:
         a, c = self.a, self.a.cmp
         fmts = {"delta": "loss", "cohens_d": "d", "hedges_g": "d", "welch_t": "d", "welch_df": "sec",
@@ -310,7 +315,7 @@ class Writer:
             f"N = {self.n()}) against {self.ms('control')} for the control, {self.delta_phrase()} "
             f"({self.cmp('delta_in_baseline_sigmas')} baseline σ).",
             f"Cohen's d = {self.cmp('cohens_d')}, Hedges' g = {self.cmp('hedges_g')} ({self.const('ci')}% CI "
-            f"{self.ci('g')}), one-sided Welch p = {self.cmp('p_one_sided')}.",
+            f"{self.ci('g')}), one-sided Welch {self.p_equals()}.",
             self.category_sentence(),
             f"All results are at a single small scale ({self.params()} parameters, {self.tokens()} training tokens, "
             f"{self.preset()} preset on {self.device_phrase()}).",
@@ -644,13 +649,13 @@ class Writer:
         p = c.p_one_sided
         if p < 0.05:
             test = (f"The one-sided Welch test is statistically significant at the {self.const('alpha')} level "
-                    f"(p = {self.cmp('p_one_sided')})")
+                    f"({self.p_equals()})")
             if not a.ci_excludes_zero:
                 test += (" even though the two-sided interval above includes zero: the test looks in one direction "
                          "only, and the two disagree at the margin")
             test += (", although adding seeds after a first look makes this p-value optimistic." if a.peeked else ".")
         else:
-            test = (f"The one-sided Welch test gives p = {self.cmp('p_one_sided')}, above the {self.const('alpha')} "
+            test = (f"The one-sided Welch test gives {self.p_equals()}, above the {self.const('alpha')} "
                     "level, so the test does not reject equal means.")
         if c.seeds_for_power is not None:
             test += (f" Detecting an effect of the observed size with {self.const('power')}% power would take about "

@@ -162,7 +162,10 @@ def _reviewed_sections(md: str) -> list[tuple[str, str]]:
 
 
 def _seed_counts(text: str) -> list[int]:
-    return [int(a or b) for a, b in _SEEDS_RE.findall(text)]
+    """Seed counts that claims rest on. A power-analysis sentence states how many seeds a
+    future study would need, not what a claim rests on, so it is left out."""
+    claims = " ".join(s for s in re.split(r"(?<=[.!?])\s+", text) if "power" not in s.lower())
+    return [int(a or b) for a, b in _SEEDS_RE.findall(claims)]
 
 
 def _strip_for_numbers(text: str) -> str:
