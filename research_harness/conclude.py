@@ -38,16 +38,16 @@ def archive(disc: Discovery) -> list[Path]:
     journal = disc.journal()
     if not journal.entries:
         return []
-    final = disc.winner() or journal.entries[-1]
+    final = (disc.winner() or journal.entries[-1]).idea
     moved = []
     for entry in journal.entries:
         report = ws.experiment_report(entry.idea, label)
-        if entry is not final and report.exists():
+        if entry.idea != final and report.exists():
             moved.append(_move(report, ws.archive / "experiments" / report.name))
     figures = ws.papers / "figures"
     if figures.exists():
         for fig in figures.iterdir():
-            if not fig.name.startswith(f"{final.idea}_"):
+            if not fig.name.startswith(f"{final}_"):
                 moved.append(_move(fig, ws.archive / "figures" / fig.name))
     return moved
 

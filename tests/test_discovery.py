@@ -140,6 +140,8 @@ def test_proceed_branch_validates_the_idea_and_writes_the_paper(study):
         assert f"{exp_mean:.4f}" in text
     summary = conclude.summary(disc)
     assert "alpha_idea" in summary and "Hedges' g" in summary and "Welch p" in summary
+    assert conclude.archive(disc) == []  # the final report, the paper and its figures stay in place
+    assert runner.workspace.experiment_report("alpha_idea", "3k").exists()
 
 
 def test_suggestive_branch_runs_the_extension_seeds_and_decides_again(study):
