@@ -62,6 +62,10 @@ def load(runner: Runner, *, train_missing: bool = True) -> Baseline:
             rec = runner.store.get(key)
             if rec is not None:
                 records[seed] = rec
+        if len(records) == len(existing.run_keys):
+            # Full precision from the records; the report's values are rounded to 4 decimals.
+            return Baseline({s: r["val_loss"] for s, r in records.items()},
+                            {s: r["wall_time"]["total_s"] for s, r in records.items()}, records, str(existing.path))
         return Baseline(existing.val_loss, existing.wall_time, records, str(existing.path))
     records = {}
     for seed in BASELINE_SEEDS:

@@ -140,6 +140,10 @@ def test_proceed_branch_validates_the_idea_and_writes_the_paper(study):
         assert f"{exp_mean:.4f}" in text
     summary = conclude.summary(disc)
     assert "alpha_idea" in summary and "Hedges' g" in summary and "Welch p" in summary
+    from research_harness import baseline as phase1
+
+    phase1.write_report(runner, phase1.load(runner))  # a reused report still yields full-precision values
+    assert phase1.load(runner).values == [runner.lookup(BASELINE, s)["val_loss"] for s in BASELINE_SEEDS]
     assert conclude.archive(disc) == []  # the final report, the paper and its figures stay in place
     assert runner.workspace.experiment_report("alpha_idea", "3k").exists()
 
