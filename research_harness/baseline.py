@@ -9,7 +9,7 @@ from pathlib import Path
 from research_harness.reports import baseline as report
 from research_harness.runner import Arm, Runner
 from research_harness.stats import Summary, summarize
-from research_harness.workspace import BASELINE_SEEDS
+from research_harness.workspace import BASELINE_SEEDS, seed_order
 
 BASELINE = Arm("baseline")
 
@@ -25,15 +25,11 @@ class Baseline:
 
     @property
     def values(self) -> list[float]:
-        return [self.val_loss[s] for s in sorted(self.val_loss, key=_order)]
+        return [self.val_loss[s] for s in sorted(self.val_loss, key=seed_order)]
 
     @property
     def summary(self) -> Summary:
         return summarize(self.values)
-
-
-def _order(seed: int) -> int:
-    return BASELINE_SEEDS.index(seed) if seed in BASELINE_SEEDS else len(BASELINE_SEEDS) + seed
 
 
 def study_identity(runner: Runner) -> tuple[str, int, str]:

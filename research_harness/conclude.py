@@ -9,7 +9,7 @@ from pathlib import Path
 from research_harness import baseline as phase1
 from research_harness.discovery.study import Discovery
 from research_harness.stats import compare_arms
-from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS
+from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, seed_order
 
 
 def paper_inputs(disc: Discovery, entry):
@@ -24,7 +24,7 @@ def paper_inputs(disc: Discovery, entry):
                            "has no loss curves. Fix: delete the baseline report to retrain phase 1")
     settings = disc.runner.settings
     return PaperInputs(topic=entry.idea, idea=disc.ideas()[entry.idea].metadata(),
-                       baseline=[base.records[s] for s in sorted(base.records, key=phase1._order)],
+                       baseline=[base.records[s] for s in sorted(base.records, key=seed_order)],
                        control=control, experimental=exp, research_tokens=settings.tokens,
                        research_scale=settings.research_scale,
                        decision_history=[{"seeds": d["seeds"]} for d in entry.decisions])

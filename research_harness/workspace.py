@@ -13,6 +13,11 @@ EXTENSION_SEEDS = (512, 1024)
 MAX_IDEAS = 3
 
 
+def seed_order(seed: int) -> tuple[int, int]:
+    """The workflow's seed order (42, 137, 256, 512, 1024), then any other seed by value."""
+    return (BASELINE_SEEDS.index(seed), seed) if seed in BASELINE_SEEDS else (len(BASELINE_SEEDS), seed)
+
+
 def token_label(tokens: int) -> str:
     """1000000 -> '1M', 100000 -> '100k', 1500 -> '1500'."""
     for unit, size in (("M", 1_000_000), ("k", 1_000)):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from trainer.ideas import Idea, discover_ideas
@@ -17,7 +18,7 @@ from research_harness.discovery.journal import CLOSED, Journal, write_idea_log
 from research_harness.gates import Decision, decide, verdict
 from research_harness.reports import experiment as experiment_report
 from research_harness.runner import Arm, Runner
-from research_harness.stats import compare_arms
+from research_harness.stats import compare_arms, seeds_for_power
 from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_IDEAS
 
 # Tolerance for the flag-off rerun on CUDA, where kernels are not bit-deterministic:
@@ -223,8 +224,6 @@ class Discovery:
         exp, failed = self.arm_records(slot, "exp", seeds)
         base = phase1.load(self.runner, train_missing=False)
         label = self.runner.settings.label
-        from datetime import date  # noqa: PLC0415
-
         if failed:
             d, decision = -math.inf, Decision.NOISE
             reason = f"{len(failed)} experimental run(s) diverged"
@@ -256,8 +255,6 @@ class Discovery:
 
     @staticmethod
     def _power_n(d: float):
-        from research_harness.stats import seeds_for_power  # noqa: PLC0415
-
         return seeds_for_power(d) or "many"
 
     # -- reports ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from research_harness.stats import prediction_interval, prob_within_k_sigma, summarize
-from research_harness.workspace import Settings
+from research_harness.workspace import Settings, seed_order
 
 
 @dataclass
@@ -25,7 +25,7 @@ class BaselineReport:
 
 
 def render(records: list[dict], settings: Settings) -> str:
-    records = sorted(records, key=lambda r: settings_seed_order(r["seed"]))
+    records = sorted(records, key=lambda r: seed_order(r["seed"]))
     seeds = [r["seed"] for r in records]
     losses = [r["val_loss"] for r in records]
     walls = [r["wall_time"]["total_s"] for r in records]
@@ -74,12 +74,6 @@ def render(records: list[dict], settings: Settings) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def settings_seed_order(seed: int) -> tuple[int, int]:
-    from research_harness.workspace import BASELINE_SEEDS  # noqa: PLC0415
-
-    return (BASELINE_SEEDS.index(seed), seed) if seed in BASELINE_SEEDS else (len(BASELINE_SEEDS), seed)
 
 
 _ROW = re.compile(r"^\|\s*(?P<seed>\d+)\s*\|\s*(?P<loss>[-\d.]+)\s*\|\s*[-\d.]+\s*\|\s*(?P<wall>[-\d.]+)\s*\|[^|]*\|\s*`(?P<key>\w+)`\s*\|", re.M)

@@ -7,6 +7,7 @@ import math
 
 from research_harness.gates import PEEKING_CAVEAT, decide, verdict
 from research_harness.stats import compare_arms, summarize
+from research_harness.workspace import seed_order
 
 
 def _f(x, fmt=".4f") -> str:
@@ -65,7 +66,7 @@ def render(idea: dict, entry, baseline_values: list[float], control: list[dict],
                   "experimental wall (s) |", "|------|------|------|------|------|"]
         by_seed_c = {r["seed"]: r for r in control}
         by_seed_e = {r["seed"]: r for r in experimental}
-        for seed in sorted(set(by_seed_c) | set(by_seed_e), key=lambda s: (s not in (42, 137, 256), s)):
+        for seed in sorted(set(by_seed_c) | set(by_seed_e), key=seed_order):
             rc, re_ = by_seed_c.get(seed), by_seed_e.get(seed)
             lines.append(f"| {seed} | {_f(rc['val_loss']) if rc else '-'} | {_f(re_['val_loss']) if re_ else '-'} | "
                          f"{_f(rc['wall_time']['total_s'], '.2f') if rc else '-'} | "
