@@ -9,11 +9,16 @@ Extension points, in the order the trainer calls them:
   build_optimizers(model, cfg, device, default) -> list of optimizers (default: the baseline's)
   lr_multiplier(progress, cfg, default) -> float    progress = tokens seen / token budget
   seq_len(progress, full_seq_len) -> int             tokens per row for this step (curriculum)
-The loss is a model attribute (`model.loss_fn`) that patch_model may replace.
+The loss is a model attribute (`model.loss_fn`) that patch_model may replace; it runs in
+training only. An idea that changes the model's outputs must change `GPT.logits` (for
+example with `extend_module(model, Mixin)`), which training and evaluation both use.
+`extend_module(module, Mixin)` puts a mixin's methods on top of one module instance, so
+ideas that extend the same module stack.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 
@@ -85,6 +90,18 @@ class Idea:
             "implementation_lines": self.implementation_lines(), "hooks": self.overridden_hooks(),
             "source_file": self.source_file,
         }
+
+
+@functools.cache
+def _composed(mixin: type, base: type) -> type:
+    name = mixin.__name__.strip("_").removesuffix("Mixin") + base.__name__
+    return type(name, (mixin, base), {"__module__": mixin.__module__})
+
+
+def extend_module(module, mixin: type) -> None:
+    """Put a mixin's methods on top of one module instance's current class. The mixin
+    calls super(), so several ideas can extend the same module and stack."""
+    module.__class__ = _composed(mixin, type(module))
 
 
 def source_of(obj) -> str:

@@ -7,13 +7,12 @@ the trainer seeds it by name like any hidden matrix, and Muon trains it."""
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from trainer.ideas.base import Idea
+from trainer.ideas.base import Idea, extend_module
 
 
 class _GatedAttentionMixin:
@@ -25,18 +24,13 @@ class _GatedAttentionMixin:
         return self.o_proj(y * torch.sigmoid(self.gate_proj(x)).to(y.dtype))
 
 
-@functools.cache
-def _compose(mixin: type, base: type) -> type:
-    return type(f"Gated{base.__name__}", (mixin, base), {"__module__": __name__})
-
-
 class GatedAttention(Idea):
     def patch_model(self, model) -> None:
         cfg = model.cfg
         for block in model.blocks:
             attn = block.attn
             attn.gate_proj = nn.Linear(cfg.d_model, attn.n_heads * attn.head_dim, bias=False)
-            attn.__class__ = _compose(_GatedAttentionMixin, type(attn))
+            extend_module(attn, _GatedAttentionMixin)
 
 
 IDEA = GatedAttention(

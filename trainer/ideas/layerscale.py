@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn as nn
 
-from trainer.ideas.base import Idea
+from trainer.ideas.base import Idea, extend_module
 
 # CaiT's value for networks up to 18 blocks (it uses 1e-5 and 1e-6 for deeper ones); kept
 # at 0.1 on every preset so results compare across presets.
@@ -34,18 +33,13 @@ class _LayerScaleMixin:
         return self.layerscale(super().forward(x))
 
 
-@functools.cache
-def _compose(mixin: type, base: type) -> type:
-    return type(f"LayerScaled{base.__name__}", (mixin, base), {"__module__": __name__})
-
-
 class LayerScaleIdea(Idea):
     def patch_model(self, model) -> None:
         cfg = model.cfg
         for block in model.blocks:
             for branch in (block.attn, block.mlp):
                 branch.layerscale = LayerScale(cfg.d_model, INIT)
-                branch.__class__ = _compose(_LayerScaleMixin, type(branch))
+                extend_module(branch, _LayerScaleMixin)
 
 
 IDEA = LayerScaleIdea(

@@ -7,11 +7,10 @@ always see the same capped logits."""
 
 from __future__ import annotations
 
-import functools
 
 import torch
 
-from trainer.ideas.base import Idea
+from trainer.ideas.base import Idea, extend_module
 
 CAP = 30.0
 
@@ -24,14 +23,9 @@ class _SoftcapMixin:
         return c * torch.tanh(super().logits(h).float() / c)
 
 
-@functools.cache
-def _compose(mixin: type, base: type) -> type:
-    return type(f"Softcapped{base.__name__}", (mixin, base), {"__module__": __name__})
-
-
 class LogitSoftcap(Idea):
     def patch_model(self, model) -> None:
-        model.__class__ = _compose(_SoftcapMixin, type(model))
+        extend_module(model, _SoftcapMixin)
 
 
 IDEA = LogitSoftcap(

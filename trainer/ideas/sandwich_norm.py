@@ -3,22 +3,16 @@ each block normalises both what it reads (pre-norm) and what it writes (post-nor
 
 from __future__ import annotations
 
-import functools
 
 import torch
 
-from trainer.ideas.base import Idea
+from trainer.ideas.base import Idea, extend_module
 from trainer.model import RMSNorm
 
 
 class _SandwichMixin:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.post_norm(super().forward(x))
-
-
-@functools.cache
-def _compose(mixin: type, base: type) -> type:
-    return type(f"Sandwich{base.__name__}", (mixin, base), {"__module__": __name__})
 
 
 class SandwichNorm(Idea):
@@ -28,7 +22,7 @@ class SandwichNorm(Idea):
             for branch in (block.attn, block.mlp):
                 # Its gain ("post_norm.weight") starts at 1 through the trainer's own init.
                 branch.post_norm = RMSNorm(cfg.d_model, cfg.norm_eps)
-                branch.__class__ = _compose(_SandwichMixin, type(branch))
+                extend_module(branch, _SandwichMixin)
 
 
 IDEA = SandwichNorm(

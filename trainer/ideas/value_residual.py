@@ -7,12 +7,11 @@ its values in a holder shared by all layers, the last one clears it after use.""
 
 from __future__ import annotations
 
-import functools
 
 import torch
 import torch.nn as nn
 
-from trainer.ideas.base import Idea
+from trainer.ideas.base import Idea, extend_module
 
 
 class _Holder:
@@ -48,18 +47,13 @@ class _ValueResidualMixin:
         return q, k, v
 
 
-@functools.cache
-def _compose(mixin: type, base: type) -> type:
-    return type(f"ValueResidual{base.__name__}", (mixin, base), {"__module__": __name__})
-
-
 class ValueResidual(Idea):
     def patch_model(self, model) -> None:
         holder, n = _Holder(), len(model.blocks)
         for i, block in enumerate(model.blocks):
             attn = block.attn
             attn.value_residual = ValueResidualState(holder, first=i == 0, last=i == n - 1)
-            attn.__class__ = _compose(_ValueResidualMixin, type(attn))
+            extend_module(attn, _ValueResidualMixin)
 
 
 IDEA = ValueResidual(
