@@ -124,6 +124,9 @@ def test_proceed_branch_validates_the_idea_and_writes_the_paper(study):
         assert needle in report, needle
     log = runner.workspace.idea_log.read_text()
     assert "## RID-01" in log and "Validated" in log and "| Date | Status | Note |" in log
+    for field in ("# Ideation and review", "- **Pitch**:", "- **Math**:", "- **Pro**:", "- **Con**:", "- **Flag**: `--use_",
+                  "- **Test**:", "- **Success**:", "| Candidate | Feasibility | Novelty | Testability | Total | Why |"):
+        assert field in log, field
 
     from research_harness.paper import write_paper
     from research_harness.stats import summarize

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import torch
@@ -74,6 +73,3 @@ def load(out: Path, model, optimizers, expect: dict) -> dict:
 def remove(out: Path) -> None:
     (out / CHECKPOINT_NAME).unlink(missing_ok=True)
 
-
-def remove_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

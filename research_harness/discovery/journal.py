@@ -117,6 +117,12 @@ def render_idea_log(journal: Journal, label: str) -> str:
         lines.append("")
     if not journal.entries:
         lines.append("_No ideas logged yet._")
+    if journal.ideation:
+        lines += ["", "# Ideation and review", ""]
+        for slot in sorted(journal.ideation, key=int):
+            record = journal.ideation[slot]
+            chosen = f" (selected: `{record['selected']}`)" if record.get("selected") else ""
+            lines += [f"## Idea {slot}: candidates{chosen}", "", record.get("text", "").rstrip(), ""]
     return "\n".join(lines) + "\n"
 
 

@@ -19,7 +19,6 @@ ideas that extend the same module stack.
 from __future__ import annotations
 
 import functools
-import inspect
 from dataclasses import dataclass, field
 
 CATEGORIES = ("optimizer", "attention", "positional", "normalization", "training-dynamics")
@@ -103,9 +102,3 @@ def extend_module(module, mixin: type) -> None:
     calls super(), so several ideas can extend the same module and stack."""
     module.__class__ = _composed(mixin, type(module))
 
-
-def source_of(obj) -> str:
-    try:
-        return inspect.getsource(inspect.getmodule(obj))
-    except (OSError, TypeError):
-        return ""
