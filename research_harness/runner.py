@@ -5,6 +5,7 @@ trainer's public API and stored. Seeds of one configuration share one TrainingSe
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -99,8 +100,6 @@ class Runner:
         return record
 
     def failed_record(self, arm: Arm, seed: int, tokens: int | None = None) -> dict | None:
-        import json  # noqa: PLC0415
-
         path = self.store.root / "failed" / f"{self.key(arm, seed, tokens)}.json"
         return json.loads(path.read_text()) if path.exists() else None
 

@@ -328,7 +328,7 @@ class TrainingSession:
                         write_json_atomic(out / "metrics.json", record)
                     raise TrainingDiverged(failure["reason"] + "; the run is marked failed", record)
                 if not opts.quiet:
-                    progress_bar.close() if progress_bar.enabled else None
+                    progress_bar.close()  # end the bar's line before the eval line
                     self.log(f"Step {state['step']} | val_loss: {val_loss:.4f} | val_accuracy: {val_acc:.4f} | "
                              f"tokens: {state['tokens']:,}")
                 if out is not None and state["tokens"] < cfg.train_tokens:

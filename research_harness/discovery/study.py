@@ -75,7 +75,7 @@ class Discovery:
     def require_open(self, slot: int, step: str):
         self.check_slot(slot)
         journal, entry = self.entry(slot)
-        if entry.status in ("Failed", "Archived") or (entry.status == "Inconclusive"):
+        if entry.status in ("Failed", "Inconclusive", "Archived"):
             raise SlotSkipped(f"{step} not needed: idea {slot} ({entry.idea}) is {entry.status}")
         return journal, entry
 
