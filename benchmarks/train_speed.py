@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from trainer.config import PRESETS
 from trainer.run import RunOptions, TrainingSession
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "4090": 165.2}
@@ -37,14 +38,19 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default=None)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--tokens", type=int, default=1_000_000)
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="trainer preset (default: gpu-88m on CUDA, cpu-small otherwise)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
+    p.add_argument("--tokens", type=int, default=1_000_000, help="training tokens per seed (default 1000000)")
     p.add_argument("--seeds", type=int, default=1, help="seeds trained in one process (one build/compile)")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto")
     p.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)")
     p.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args()
+    if args.tokens <= 0 or args.seeds <= 0:
+        p.error(f"--tokens and --seeds must be positive, got {args.tokens} and {args.seeds}")
+    if args.peak_tflops is not None and args.peak_tflops <= 0:
+        p.error(f"--peak_tflops must be positive, got {args.peak_tflops}")
 
     t0 = time.perf_counter()
     session = TrainingSession(args.preset, train_tokens=args.tokens, device=args.device,

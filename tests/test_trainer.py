@@ -115,3 +115,21 @@ def test_bad_configs_are_rejected(corpus):
         TrainingSession("tiny", train_tokens=-5, data=corpus)
     with pytest.raises(ValueError, match="unknown preset"):
         TrainingSession("huge", data=corpus)
+
+
+@pytest.mark.filterwarnings("ignore:Mismatch dtype between input and weight")
+def test_the_cuda_code_paths_run_on_a_cpu_at_tiny_scale(corpus):
+    """No GPU here: what can run of the CUDA path does, on the tiny preset. torch.compile
+    (compiled once per session, reused by the next seed, same numbers as eager within float
+    reordering) and bf16 autocast (finite, close to fp32)."""
+    compiled = TrainingSession("tiny", train_tokens=TOKENS, data=corpus, train_overrides={"compile": "on"},
+                               log=lambda *a: None)
+    first, second, again = (compiled.run(s, RunOptions(quiet=True)) for s in (1, 2, 1))
+    assert first["compiled"] and first["wall_time"]["compile_s"] > 0 and second["wall_time"]["compile_s"] == 0.0
+    assert first["val_loss"] == again["val_loss"]
+    eager = train_run(1, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    assert not eager["compiled"] and abs(first["val_loss"] - eager["val_loss"]) < 1e-3
+    bf16 = train_run(1, "tiny", train_tokens=TOKENS, data=corpus, train_overrides={"dtype": "bf16"},
+                     options=RunOptions(quiet=True), log=lambda *a: None)
+    assert bf16["config"]["train"]["dtype"] == "bf16" and math.isfinite(bf16["val_loss"])
+    assert bf16["val_loss"] != eager["val_loss"] and abs(bf16["val_loss"] - eager["val_loss"]) < 0.05

@@ -56,7 +56,7 @@ def build_parser(ideas: dict) -> argparse.ArgumentParser:
     group = p.add_argument_group("ideas (each off unless given; '--use_x' alone means true)")
     for name, idea in sorted(ideas.items()):
         group.add_argument(f"--use_{name}", type=_bool, nargs="?", const=True, default=False, metavar="BOOL",
-                           help=f"[{idea.category}] {idea.title}")
+                           help=f"[{idea.category}] {idea.title}".replace("%", "%%"))  # argparse formats help with %
     return p
 
 

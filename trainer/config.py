@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
-
-import torch
 
 
 @dataclass
@@ -96,11 +95,16 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-def default_preset_name(device: torch.device | str) -> str:
-    return "gpu-88m" if torch.device(device).type == "cuda" else "cpu-small"
+# torch is imported inside the functions below, not at module level: the pytest plugin
+# validates preset names at configure time and must not pay torch's import there.
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
-def resolve_preset(name: str | None, device: torch.device | str) -> Preset:
+def default_preset_name(device) -> str:
+    return "gpu-88m" if str(device).startswith("cuda") else "cpu-small"
+
+
+def resolve_preset(name: str | None, device) -> Preset:
     name = name or default_preset_name(device)
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
@@ -109,9 +113,13 @@ def resolve_preset(name: str | None, device: torch.device | str) -> Preset:
     return Preset(preset.name, preset.description, dataclasses.replace(preset.model), dataclasses.replace(preset.train))
 
 
-def resolve_device(name: str | None = None) -> torch.device:
+def resolve_device(name: str | None = None):
+    import torch
+
     if name in (None, "", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not DEVICE_PATTERN.match(str(name)):
+        raise ValueError(f"device {name!r} is not one of auto, cpu, cuda, cuda:N, mps")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} was asked for but CUDA is not available; use --device cpu")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from trainer.corpus import CorpusError, Document, default_documents, documents_fingerprint, file_documents, hf_documents, split_documents
 
@@ -120,7 +121,18 @@ def prepare_data(vocab_size: int = 4096, data_paths: list[str] | None = None, hf
         cached = _load_cached(path, key)
         if cached is not None:
             return cached
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Two processes that both miss the cache build it once: the second waits, then reads it.
+    with FileLock(str(cache_dir / f"corpus-{key}.lock")):
+        if not rebuild:
+            cached = _load_cached(path, key)
+            if cached is not None:
+                return cached
+        return _build(docs, source, corpus_fp, key, path, vocab_size, val_fraction,
+                      default_corpus=not data_paths and not hf_dataset, log=log)
 
+
+def _build(docs, source, corpus_fp, key, path, vocab_size, val_fraction, *, default_corpus, log) -> TokenizedData:
     t0 = time.perf_counter()
     log(f"[data] building {path} from {source} ({len(docs)} documents)")
     try:
@@ -129,7 +141,7 @@ def prepare_data(vocab_size: int = 4096, data_paths: list[str] | None = None, hf
         raise DataError(str(exc)) from exc
     tok = _train_tokenizer(train_docs, vocab_size)
     train, val = _encode(tok, train_docs), _encode(tok, val_docs)
-    if not data_paths and not hf_dataset and len(val) < MIN_VAL_TOKENS:
+    if default_corpus and len(val) < MIN_VAL_TOKENS:
         raise DataError(f"validation split holds {len(val)} tokens, fewer than {MIN_VAL_TOKENS}; raise val_fraction")
     path.mkdir(parents=True, exist_ok=True)
     _write_atomic(path / "tokenizer.json", lambda p: tok.save(str(p)))

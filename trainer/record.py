@@ -1,37 +1,174 @@
-"""Run records: the JSON a finished (or failed) run leaves behind, and the
+"""Run records: the JSON a finished (or failed) run leaves behind, its schema, and the
 fingerprints that say which code and data made it."""
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
+import io
 import json
+import math
 import os
 import platform
+import subprocess
+import tokenize
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypedDict
 
-import torch
-
-RECORD_SCHEMA = 1
+RECORD_SCHEMA = 2
 _TRAINER_DIR = Path(__file__).resolve().parent
+# The trainer files whose code decides a run's numbers. cli.py, checkpoint.py (resume is
+# bit-identical), record.py and corpus.py/data.py (the data fingerprint covers the data)
+# do not, so editing them does not invalidate stored runs.
+RESULT_FILES = ("config.py", "model.py", "optim.py", "run.py", "ideas/base.py")
 
 
-def trainer_code_fingerprint() -> str:
-    """Hash of the trainer's own source (ideas excluded: an enabled idea adds its own)."""
+class WallTime(TypedDict):
+    total_s: float
+    setup_s: float
+    compile_s: float
+    train_s: float
+    eval_s: float
+
+
+class RunRecord(TypedDict, total=False):
+    """One run, as `TrainingSession.run` returns it and the run store keeps it.
+
+    The store adds `arm`, `purpose` and `checkpoint_dir`; `record_path` is added on
+    read and never stored."""
+
+    schema: int
+    run_key: str
+    status: str  # "finished" or "failed"
+    seed: int
+    preset: str
+    flags: list[str]
+    train_tokens: int
+    tokens_trained: int
+    steps: int
+    val_loss: float
+    val_accuracy: float
+    train_loss: float
+    history: list[dict]
+    train_loss_history: list[dict]
+    wall_time: WallTime
+    tokens_per_s: float
+    started: str  # UTC ISO timestamps with microseconds: runs that overlap in time are detectable
+    finished: str
+    device: dict
+    compiled: bool
+    params: dict
+    config: dict
+    eval: dict
+    data: dict
+    code_fingerprint: str
+    code: dict  # {"fingerprint", "git_commit", "git_dirty", "idea_sources": {name: source}}
+    resumed_from_tokens: int | None
+    failure: dict | None
+    arm: str
+    purpose: str
+    checkpoint_dir: str
+
+
+# field -> accepted types; validated once, where a record enters the store
+_REQUIRED: dict[str, tuple[type, ...]] = {
+    "schema": (int,), "run_key": (str,), "status": (str,), "seed": (int,), "preset": (str,), "flags": (list,),
+    "train_tokens": (int,), "val_loss": (int, float), "val_accuracy": (int, float), "history": (list,),
+    "wall_time": (dict,), "tokens_per_s": (int, float), "started": (str,), "finished": (str,), "device": (dict,),
+    "params": (dict,), "config": (dict,), "data": (dict,), "code_fingerprint": (str,), "code": (dict,),
+}
+
+
+def record_problem(record: Any, key: str | None = None) -> str | None:
+    """Why `record` is not a finished run record of this schema (None when it is)."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    for name, types in _REQUIRED.items():
+        if name not in record:
+            return f"missing field {name!r}"
+        if not isinstance(record[name], types) or isinstance(record[name], bool) and bool not in types:
+            return f"field {name!r} is {type(record[name]).__name__}, expected {' or '.join(t.__name__ for t in types)}"
+    if record["schema"] != RECORD_SCHEMA:
+        return f"schema {record['schema']} is not the current schema {RECORD_SCHEMA} (retrain it)"
+    if key is not None and record["run_key"] != key:
+        return f"run_key {record['run_key']!r} does not match the file name"
+    if record["status"] != "finished":
+        return f"status is {record['status']!r}, not 'finished'"
+    if not math.isfinite(record["val_loss"]):
+        return f"val_loss is {record['val_loss']!r}"
+    missing = {"total_s", "setup_s", "train_s", "eval_s"} - set(record["wall_time"])
+    if missing:
+        return f"wall_time lacks {sorted(missing)}"
+    return None
+
+
+# -- fingerprints -----------------------------------------------------------------------------
+
+def normalized_source(text: str) -> str:
+    """Python source without comments, docstrings or layout: what the interpreter runs.
+
+    Tokens are kept (so any change to code changes the result); COMMENT and blank-line
+    tokens are dropped, and so are the string tokens that are docstrings. Tokens are
+    used rather than an AST dump because the dump's format changes between Python
+    versions, and a Python upgrade should not retrain every stored run."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return text
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                docstrings.add((first.lineno, first.col_offset))
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.ENCODING}
+    out = []
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type in skip or (tok.type == tokenize.STRING and tok.start in docstrings):
+            continue
+        out.append(f"{tok.type}:{tok.string}" if tok.type != tokenize.INDENT else "INDENT")
+    return "\n".join(out)
+
+
+def source_fingerprint(paths: list[Path]) -> str:
     h = hashlib.sha256()
-    files = sorted(_TRAINER_DIR.glob("*.py")) + [_TRAINER_DIR / "ideas" / "base.py", _TRAINER_DIR / "ideas" / "__init__.py"]
-    for path in files:
+    for path in paths:
         h.update(path.name.encode())
-        h.update(path.read_bytes())
+        h.update(normalized_source(path.read_text(encoding="utf-8")).encode())
     return h.hexdigest()[:16]
+
+
+@functools.cache
+def trainer_code_fingerprint() -> str:
+    """Fingerprint of the trainer files that decide results (ideas excluded: an enabled
+    idea adds its own). Comments and docstrings do not count."""
+    return source_fingerprint([_TRAINER_DIR / f for f in RESULT_FILES])
 
 
 def code_fingerprint(ideas_fp: str | None = None) -> str:
     base = trainer_code_fingerprint()
-    return base if not ideas_fp or ideas_fp == hashlib.sha256().hexdigest()[:16] else f"{base}+{ideas_fp}"
+    return f"{base}+{ideas_fp}" if ideas_fp else base
 
 
-def device_info(device: torch.device) -> dict:
+@functools.cache
+def git_state(folder: str) -> dict:
+    """{"git_commit", "git_dirty"} of the git work tree holding `folder`, or Nones when it is not one."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return {"git_commit": None, "git_dirty": None}
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                                capture_output=True, text=True, timeout=10)
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"git_commit": None, "git_dirty": None}
+
+
+def device_info(device) -> dict:
+    import torch
+
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
@@ -44,20 +181,26 @@ def device_info(device: torch.device) -> dict:
         except OSError:
             pass
     return {"type": device.type, "name": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version()}
+            "python": platform.python_version(), "host": platform.node()}
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def write_json_atomic(path: str | Path, obj) -> None:
-    """Write-then-rename, so a crash never leaves half a record behind."""
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write-then-rename, so a crash never leaves half a file behind. The temporary name
+    carries the pid, so two processes never write the same temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=False, allow_nan=True)
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    return path
+
+
+def write_json_atomic(path: str | Path, obj) -> Path:
+    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True))

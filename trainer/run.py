@@ -21,10 +21,10 @@ import torch
 from trainer import checkpoint as ckpt
 from trainer.config import ModelConfig, Preset, TrainConfig, config_to_dict, resolve_device, resolve_preset
 from trainer.data import TokenizedData, prepare_data
-from trainer.ideas import Idea, discover_ideas, ideas_fingerprint, resolve_flags
+from trainer.ideas import Idea, discover_ideas, idea_sources, ideas_fingerprint, resolve_flags
 from trainer.model import GPT
 from trainer.optim import build_optimizers, lr_multiplier
-from trainer.record import RECORD_SCHEMA, code_fingerprint, device_info, utc_now, write_json_atomic
+from trainer.record import RECORD_SCHEMA, code_fingerprint, device_info, git_state, utc_now, write_json_atomic
 
 
 class TrainingDiverged(RuntimeError):
@@ -48,8 +48,10 @@ class RunOptions:
 
 
 def _autocast(device: torch.device, dtype: str):
-    if device.type == "cuda" and dtype in ("auto", "bf16"):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on CUDA by default; on a CPU only when asked for (it is slower on
+    AVX2 CPUs, but lets the CUDA numerics path be tested without a GPU)."""
+    if dtype == "bf16" or (dtype == "auto" and device.type == "cuda"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -78,7 +80,8 @@ class _Progress:
 
 @dataclass
 class RunPlan:
-    """A configuration resolved without building a model or loading data."""
+    """A configuration resolved without building a model; once the data is bound, the
+    one place that says which run a seed makes (`identity`, `key`)."""
 
     preset: str
     model_cfg: ModelConfig
@@ -86,11 +89,40 @@ class RunPlan:
     ideas: list[Idea]
     device: torch.device
     code_fingerprint: str
+    purpose: str = ""  # a reason to keep a run apart from the same configuration (a verification rerun)
+    data: TokenizedData | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @property
+    def data_fingerprint(self) -> str | None:
+        return self.data.fingerprint if self.data is not None else None
+
+    @property
+    def flags(self) -> list[str]:
+        return [i.name for i in self.ideas]
+
+    def bind_data(self, data: TokenizedData) -> "RunPlan":
+        self.model_cfg.vocab_size = data.vocab_size
+        self.data = data
+        return self
+
+    def identity(self, seed: int) -> dict:
+        """Everything that decides a run's result; its hash is the run key."""
+        if self.data_fingerprint is None:
+            raise RuntimeError("bind the data (RunPlan.bind_data) before asking for a run's identity")
+        ident = {"seed": seed, "preset": self.preset, "model": config_to_dict(self.model_cfg),
+                 "train": config_to_dict(self.train_cfg), "flags": sorted(self.flags), "device": self.device.type,
+                 "data": self.data_fingerprint, "code": self.code_fingerprint}
+        if self.purpose:
+            ident["purpose"] = self.purpose
+        return ident
+
+    def key(self, seed: int) -> str:
+        return run_key(self.identity(seed))
 
 
 def plan_run(preset: str | None = None, *, train_tokens: int | None = None, flags=None, device=None,
              model_overrides: dict | None = None, train_overrides: dict | None = None,
-             idea_dirs: list | None = None) -> RunPlan:
+             idea_dirs: list | None = None, purpose: str = "") -> RunPlan:
     dev = resolve_device(str(device) if device is not None else None)
     base: Preset = resolve_preset(preset, dev)
     model_cfg = dataclasses.replace(base.model, **(model_overrides or {}))
@@ -100,14 +132,7 @@ def plan_run(preset: str | None = None, *, train_tokens: int | None = None, flag
     ideas = resolve_flags(flags, discover_ideas(idea_dirs) if flags else None)
     for idea in ideas:
         idea.configure(model_cfg, train_cfg)
-    return RunPlan(base.name, model_cfg, train_cfg, ideas, dev, code_fingerprint(ideas_fingerprint(ideas)))
-
-
-def run_identity(seed: int, preset: str, model_cfg: ModelConfig, train_cfg: TrainConfig, flags: list[str],
-                 device: torch.device, data_fingerprint: str, code_fp: str) -> dict:
-    """Everything that decides a run's result; its hash is the run key."""
-    return {"seed": seed, "preset": preset, "model": config_to_dict(model_cfg), "train": config_to_dict(train_cfg),
-            "flags": sorted(flags), "device": device.type, "data": data_fingerprint, "code": code_fp}
+    return RunPlan(base.name, model_cfg, train_cfg, ideas, dev, code_fingerprint(ideas_fingerprint(ideas)), purpose)
 
 
 def run_key(identity: dict) -> str:
@@ -121,19 +146,24 @@ class TrainingSession:
                  device: str | torch.device | None = None, model_overrides: dict | None = None,
                  train_overrides: dict | None = None, data: TokenizedData | None = None,
                  data_paths: list[str] | None = None, hf_dataset: str | None = None,
-                 cache_dir: str | Path | None = None, idea_dirs: list | None = None, log=print):
+                 cache_dir: str | Path | None = None, idea_dirs: list | None = None, log=print,
+                 plan: RunPlan | None = None):
         t0 = time.perf_counter()
         self.log = log
-        plan = plan_run(preset, train_tokens=train_tokens, flags=flags, device=device, model_overrides=model_overrides,
-                        train_overrides=train_overrides, idea_dirs=idea_dirs)
+        if plan is None:
+            plan = plan_run(preset, train_tokens=train_tokens, flags=flags, device=device,
+                            model_overrides=model_overrides, train_overrides=train_overrides, idea_dirs=idea_dirs)
+        self.plan = plan
         self.device, self.preset, self.ideas = plan.device, plan.preset, plan.ideas
         self.model_cfg, self.train_cfg = plan.model_cfg, plan.train_cfg
-        self.data = data or prepare_data(self.model_cfg.vocab_size, data_paths, hf_dataset, cache_dir, log=log)
-        self.model_cfg.vocab_size = self.data.vocab_size
+        self.data = data or plan.data or prepare_data(self.model_cfg.vocab_size, data_paths, hf_dataset, cache_dir, log=log)
+        plan.bind_data(self.data)
         if len(self.data.train) < 2 * (self.model_cfg.seq_len + 1) or len(self.data.val) < self.model_cfg.seq_len + 1:
             raise ValueError(f"the dataset is too small for seq_len {self.model_cfg.seq_len}: "
                              f"{len(self.data.train)} train / {len(self.data.val)} val tokens")
         self.code_fingerprint = plan.code_fingerprint
+        self.idea_sources = idea_sources(self.ideas)
+        self.git_dir = Path.cwd()  # whose git commit a record names; the harness points it at the workspace
 
         torch.manual_seed(0)
         self.model = GPT(self.model_cfg)
@@ -238,7 +268,8 @@ class TrainingSession:
         self.model.init_weights(seed)
         optimizers = self._optimizers()
         torch.manual_seed(seed)
-        state = {"step": 0, "tokens": 0, "history": [], "train_loss": [], "train_s": 0.0, "eval_s": 0.0, "evals_done": 0}
+        state = {"step": 0, "tokens": 0, "history": [], "train_loss": [], "train_s": 0.0, "eval_s": 0.0, "evals_done": 0,
+                 "started": utc_now()}
         resumed_from = None
         if out is not None and opts.resume and (out / ckpt.CHECKPOINT_NAME).exists():
             try:
@@ -347,8 +378,7 @@ class TrainingSession:
         return record
 
     def _identity(self, seed: int) -> dict:
-        return run_identity(seed, self.preset, self.model_cfg, self.train_cfg, self.flags, self.device, self.data.fingerprint,
-                            self.code_fingerprint)
+        return self.plan.identity(seed)
 
     def _record(self, seed: int, state: dict, setup_s: float, compile_s: float, resumed_from, *, status: str,
                 failure: dict | None = None) -> dict:
@@ -358,7 +388,7 @@ class TrainingSession:
         train_s, eval_s = state["train_s"], state["eval_s"]
         return {
             "schema": RECORD_SCHEMA,
-            "run_key": run_key(self._identity(seed)),
+            "run_key": self.plan.key(seed),
             "status": status,
             "seed": seed,
             "preset": self.preset,
@@ -384,8 +414,11 @@ class TrainingSession:
                      "train_tokens": int(len(self.data.train)), "val_tokens": int(len(self.data.val)),
                      "vocab_size": self.data.vocab_size},
             "code_fingerprint": self.code_fingerprint,
+            "code": {"fingerprint": self.code_fingerprint, **git_state(str(self.git_dir)),
+                     "idea_sources": self.idea_sources},
             "resumed_from_tokens": resumed_from,
-            "created": utc_now(),
+            "started": state.get("started") or utc_now(),
+            "finished": utc_now(),
             "failure": failure,
         }
 

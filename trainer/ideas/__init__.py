@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trainer.ideas.base import CATEGORIES, Idea
 
-__all__ = ["CATEGORIES", "Idea", "UnknownIdeaError", "discover_ideas", "resolve_flags", "ideas_fingerprint"]
+__all__ = ["CATEGORIES", "Idea", "UnknownIdeaError", "discover_ideas", "resolve_flags", "ideas_fingerprint", "idea_sources"]
 
 
 class UnknownIdeaError(ValueError):
@@ -96,10 +96,23 @@ def resolve_flags(flags: dict[str, bool] | list[str] | None, ideas: dict[str, Id
     return [ideas[n] for n in sorted(set(names))]
 
 
-def ideas_fingerprint(enabled: list[Idea]) -> str:
-    h = hashlib.sha256()
+def idea_sources(enabled: list[Idea]) -> dict[str, str]:
+    """The source text of each enabled idea, by name: a run record shows the code that made it."""
+    out = {}
     for idea in sorted(enabled, key=lambda i: i.name):
-        h.update(idea.name.encode())
-        if idea.source_file and os.path.exists(idea.source_file):
-            h.update(Path(idea.source_file).read_bytes())
+        path = Path(idea.source_file) if idea.source_file else None
+        out[idea.name] = path.read_text(encoding="utf-8") if path and path.exists() else ""
+    return out
+
+
+def ideas_fingerprint(enabled: list[Idea]) -> str:
+    """Fingerprint of the enabled ideas' code (comments and docstrings ignored); "" for none."""
+    if not enabled:
+        return ""
+    from trainer.record import normalized_source  # noqa: PLC0415
+
+    h = hashlib.sha256()
+    for name, text in idea_sources(enabled).items():
+        h.update(name.encode())
+        h.update(normalized_source(text).encode())
     return h.hexdigest()[:16]
