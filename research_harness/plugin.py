@@ -1,30 +1,65 @@
-"""The pytest plugin: options, phase markers, fixtures, and the end-of-session report
-and summary. Registered through the `pytest11` entry point, so any pytest run in an
-environment where research_harness is installed has it."""
+"""The pytest plugin: options, the phase marker, fixtures, hooks and the end-of-session
+report and summary. Registered through the `pytest11` entry point, so it loads in every
+pytest session of an environment where research_harness is installed: it imports nothing
+heavy here (torch arrives with the first research fixture that trains or plans a run)."""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
 
-from research_harness.runner import Runner
-from research_harness.workspace import RESEARCH_TOKENS, Settings, Workspace
+from research_harness.workspace import PHASES, RESEARCH_TOKENS, Settings, Workspace
 
-PHASES = ("smoke", "baseline", "discovery", "paper", "archive")
 _STATE = pytest.StashKey["ResearchState"]()
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
 
 
 class ResearchState:
-    """The controller's view of this session: settings, the runner, and the runs reported by tests."""
+    """The controller's view of this session: settings, the workspace, the runner (built
+    on first use) and what tests reported."""
 
-    def __init__(self, settings: Settings, terminal_write):
+    def __init__(self, settings: Settings, config: pytest.Config, terminal_write):
         self.settings = settings
+        self.config = config
         self.workspace = Workspace(settings.research_dir)
-        self.runner = Runner(settings, self.workspace, log=terminal_write)
+        self.log = terminal_write
+        self._runner = None
+        self._seen: set[str] = set()
         self.rows: list[dict] = []
         self.written: list[Path] = []
         self.notes: list[str] = []
+
+    @property
+    def runner(self):
+        if self._runner is None:
+            from research_harness.executors import make_executor  # noqa: PLC0415 - torch arrives here, not at load
+            from research_harness.runner import Runner  # noqa: PLC0415
+
+            s = self.settings
+            executor = make_executor(s.executor, address=s.ray_address, cpus_per_run=s.ray_cpus, log=self.log) \
+                if s.executor != "local" else make_executor("local")
+            self._runner = Runner(s, self.workspace, log=self.log, executor=executor, on_record=self._stored,
+                                  on_decision=lambda idea, decision: self.config.hook.pytest_research_decision(
+                                      idea=idea, decision=decision, config=self.config))
+        return self._runner
+
+    def _stored(self, record: dict) -> None:
+        if record["run_key"] not in self._seen:  # once per run and session, however often a test asks
+            self._seen.add(record["run_key"])
+            self.config.hook.pytest_research_run_stored(record=record, config=self.config)
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.executor.close()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from research_harness import hookspec  # noqa: PLC0415
+
+    pluginmanager.add_hookspecs(hookspec)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -33,47 +68,144 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the markdown reports under docs/research/ at the end of the session")
     group.addoption("--research-dir", default=None,
                     help="workspace holding docs/research, docs/papers, runs, checkpoints, archive (default: rootdir)")
-    group.addoption("--research-tokens", type=int, default=None,
+    group.addoption("--research-tokens", default=None,
                     help=f"training tokens per run (default {RESEARCH_TOKENS}: the workflow's scale; anything else is "
                          "labelled as not the research scale in every report)")
     group.addoption("--research-preset", default=None, help="trainer preset (default: gpu-88m on CUDA, cpu-small otherwise)")
-    group.addoption("--research-device", default=None, help="cpu, cuda or auto (default auto)")
-    parser.addini("research_dir", "default for --research-dir")
+    group.addoption("--research-device", default=None, help="cpu, cuda, cuda:N or auto (default auto)")
+    group.addoption("--research-agent", default=None,
+                    help="the research agent: catalogue (default: offline, the built-in and your ideas) or openai "
+                         "(any OpenAI-compatible endpoint: RESEARCH_LLM_BASE_URL, RESEARCH_LLM_MODEL, "
+                         "RESEARCH_LLM_API_KEY; needs the [agent] extra), or a registered backend")
+    group.addoption("--research-agent-seed", default=None,
+                    help="seeds the catalogue's proposal and tie-break draws (default 0)")
+    group.addoption("--research-confirm", action="store_true", default=None,
+                    help="when the gate proceeds but the evidence is preliminary, add confirmation seeds to both "
+                         "arms (as many as a power analysis asks, at most --research-max-seeds) before the paper")
+    group.addoption("--research-max-seeds", default=None,
+                    help="the most seeds per arm a confirmation may reach (default 10, at least 5)")
+    group.addoption("--research-calibration-studies", default=None,
+                    help="A/A repetitions of the built-in null idea under -m research_calibration (default 10)")
+    group.addoption("--research-executor", default=None,
+                    help="local (default: one run at a time, so wall times compare) or ray (each run a Ray task on "
+                         "its own GPU; needs the [ray] extra)")
+    group.addoption("--research-ray-address", default=None,
+                    help="join this Ray cluster (default: $RAY_ADDRESS, else start a local Ray)")
+    group.addoption("--research-ray-cpus", default=None,
+                    help="CPUs per run when the Ray cluster has no GPU (default 1)")
+    group.addoption("--research-mlflow", nargs="?", const="", default=None, metavar="URI",
+                    help="export every stored run, report and the paper to MLflow (needs the [mlflow] extra); "
+                         "without URI a local store in the workspace (mlflow.db), so `mlflow ui` shows it")
+    parser.addini("research_dir", "default for --research-dir (relative to the ini file)", type="paths")
     parser.addini("research_tokens", "default for --research-tokens")
     parser.addini("research_preset", "default for --research-preset")
     parser.addini("research_device", "default for --research-device")
     parser.addini("research_report", "default for --research-report", type="bool", default=False)
+    parser.addini("research_agent", "default for --research-agent")
+    parser.addini("research_agent_seed", "default for --research-agent-seed")
+    parser.addini("research_confirm", "default for --research-confirm", type="bool", default=False)
+    parser.addini("research_max_seeds", "default for --research-max-seeds")
+    parser.addini("research_calibration_studies", "default for --research-calibration-studies")
+    parser.addini("research_executor", "default for --research-executor")
+    parser.addini("research_ray_address", "default for --research-ray-address")
+    parser.addini("research_ray_cpus", "default for --research-ray-cpus")
+    parser.addini("research_mlflow", "default for --research-mlflow (a tracking URI; 'workspace' for the local store)")
 
 
 def _option(config: pytest.Config, name: str):
     value = config.getoption(f"--research-{name}")
     if value is None:
-        value = config.getini(f"research_{name}") or None
+        value = config.getini(f"research_{name.replace('-', '_')}") or None
     return value
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    for phase in PHASES:
-        config.addinivalue_line("markers", f"{phase}: research workflow phase '{phase}' (set by research_phase)")
-    config.addinivalue_line("markers", "research_phase(name): the workflow phase a test belongs to")
-    tokens = _option(config, "tokens")
+def _require_extra(module: str, extra: str, option: str) -> None:
     try:
-        tokens = int(tokens) if tokens is not None else RESEARCH_TOKENS
+        __import__(module)
+    except ImportError:
+        raise pytest.UsageError(f"{option} needs the optional package {module!r}: pip install "
+                                f"'research_harness[{extra}]'") from None
+
+
+def _positive_int(name: str, value, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(str(value).replace("_", ""))
     except ValueError:
-        raise pytest.UsageError(f"--research-tokens must be a whole number, got {tokens!r}") from None
-    if tokens <= 0:
-        raise pytest.UsageError(f"--research-tokens must be positive, got {tokens}")
+        raise pytest.UsageError(f"--research-{name} must be a whole number, got {value!r}") from None
+    if number <= 0:
+        raise pytest.UsageError(f"--research-{name} must be positive, got {number}")
+    return number
+
+
+def _settings(config: pytest.Config) -> Settings:
+    tokens = _positive_int("tokens", _option(config, "tokens"), RESEARCH_TOKENS)
     preset = _option(config, "preset")
-    from trainer.config import PRESETS  # noqa: PLC0415
+    from trainer.config import PRESETS  # noqa: PLC0415 - torch-free
 
     if preset is not None and preset not in PRESETS:
         raise pytest.UsageError(f"--research-preset {preset!r} is unknown; choose one of: {', '.join(PRESETS)}")
-    root = _option(config, "dir")
-    settings = Settings(
-        research_dir=Path(root).resolve() if root else Path(config.rootpath),
-        tokens=tokens, preset=preset, device=_option(config, "device"),
-        write_reports=bool(config.getoption("--research-report") or config.getini("research_report")),
-    )
+    device = _option(config, "device")
+    if device is not None:
+        if not _DEVICE.match(device):
+            raise pytest.UsageError(f"--research-device {device!r} is not one of: auto, cpu, cuda, cuda:N, mps")
+        if device.startswith("cuda"):
+            import torch  # noqa: PLC0415 - only when a GPU was asked for
+
+            if not torch.cuda.is_available():
+                raise pytest.UsageError(f"--research-device {device} was asked for, but torch sees no CUDA GPU "
+                                        f"(torch {torch.__version__}); use --research-device cpu or auto")
+    cli_dir = config.getoption("--research-dir")
+    if cli_dir:
+        root = Path(cli_dir).resolve()
+    else:
+        ini_dirs = config.getini("research_dir")
+        root = Path(ini_dirs[0]).resolve() if ini_dirs else Path(config.rootpath)
+    from research_harness.executors import EXECUTORS  # noqa: PLC0415 - names only
+
+    executor = _option(config, "executor") or "local"
+    if executor not in EXECUTORS:
+        raise pytest.UsageError(f"--research-executor {executor!r} is unknown; choose one of: {', '.join(EXECUTORS)}")
+    if executor == "ray":
+        _require_extra("ray", "ray", "--research-executor ray")
+    mlflow_uri = _option(config, "mlflow")
+    if mlflow_uri is not None:
+        _require_extra("mlflow", "mlflow", "--research-mlflow")
+        mlflow_uri = "" if mlflow_uri == "workspace" else mlflow_uri
+    from research_harness.agent.backends import agent_names  # noqa: PLC0415 - names only, no backend loaded
+
+    agent = _option(config, "agent") or "catalogue"
+    if agent not in agent_names():
+        raise pytest.UsageError(f"--research-agent {agent!r} is unknown; choose one of: {', '.join(agent_names())}")
+    if agent == "openai":
+        _require_extra("openai", "agent", "--research-agent openai")
+    agent_seed = _option(config, "agent-seed")
+    try:
+        agent_seed = int(agent_seed) if agent_seed is not None else 0
+    except ValueError:
+        raise pytest.UsageError(f"--research-agent-seed must be a whole number, got {agent_seed!r}") from None
+    max_seeds = _positive_int("max-seeds", _option(config, "max-seeds"), 10)
+    if not 5 <= max_seeds <= 50:
+        raise pytest.UsageError(f"--research-max-seeds must be between 5 (the seeds the gate may already use) and "
+                                f"50, got {max_seeds}")
+    return Settings(research_dir=root, tokens=tokens, preset=preset, device=device, agent=agent,
+                    agent_seed=agent_seed, confirm=bool(config.getoption("--research-confirm")
+                                                        or config.getini("research_confirm")),
+                    max_seeds=max_seeds, calibration_studies=_positive_int(
+                        "calibration-studies", _option(config, "calibration-studies"), 10),
+                    write_reports=bool(config.getoption("--research-report") or config.getini("research_report")),
+                    executor=executor, ray_address=_option(config, "ray-address") or os.environ.get("RAY_ADDRESS"),
+                    ray_cpus=_positive_int("ray-cpus", _option(config, "ray-cpus"), 1), mlflow_uri=mlflow_uri)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "research_phase(name): the research workflow phase a test belongs to; "
+                                       f"selects as -m research_<name> ({', '.join(PHASES)})")
+    for phase in PHASES:
+        config.addinivalue_line("markers", f"research_{phase}: set from research_phase('{phase}')")
+    settings = _settings(config)
+
     def write(line: str) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
@@ -81,18 +213,58 @@ def pytest_configure(config: pytest.Config) -> None:
         else:
             print(line)
 
-    state = ResearchState(settings, write)
+    state = ResearchState(settings, config, write)
     config.stash[_STATE] = state
     if not hasattr(config, "workerinput"):  # reports are built on the controller only
         config.pluginmanager.register(ResearchReporter(state), "research_harness_reporter")
+        if config.pluginmanager.hasplugin("xdist"):
+            config.pluginmanager.register(_XdistGuard(), "research_harness_xdist_guard")
+        if settings.mlflow_uri is not None:
+            from research_harness.exporters.mlflow_exporter import MlflowExporter  # noqa: PLC0415
+
+            config.pluginmanager.register(MlflowExporter(settings, state.workspace, write),
+                                          "research_harness_mlflow")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.close()
+
+
+XDIST_REFUSAL = ("the research workflow runs sequentially (the seed workflow's rule: wall times must compare), so "
+                 "pytest-xdist cannot run experiments/; drop -n for it (xdist is fine for tests/)")
+
+
+class _XdistGuard:
+    """On an xdist controller: stop before any research test runs on a worker."""
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids) -> None:
+        for path in dict.fromkeys(i.split("::", 1)[0] for i in ids):
+            if path.endswith(".py") and "research_phase(" in _read(Path(path)):
+                pytest.exit(XDIST_REFUSAL, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # research_phase("baseline") also becomes the marker `baseline`, so -m baseline works.
-    for item in items:
+    research = [item for item in items if item.get_closest_marker("research_phase")]
+    for item in research:
         marker = item.get_closest_marker("research_phase")
-        if marker and marker.args:
-            item.add_marker(getattr(pytest.mark, marker.args[0]))
+        if marker.args:
+            item.add_marker(getattr(pytest.mark, f"research_{marker.args[0]}"))
+    # The A/A calibration trains many extra runs: it runs only when asked for by -m.
+    if "calibration" not in (config.getoption("markexpr", "") or ""):
+        calibration = [i for i in research if i.get_closest_marker("research_calibration")]
+        if calibration:
+            config.hook.pytest_deselected(items=calibration)
+            items[:] = [i for i in items if i not in calibration]
 
 
 def research_state(config: pytest.Config) -> ResearchState:
@@ -116,7 +288,7 @@ def research_workspace(research: ResearchState) -> Workspace:
 
 
 @pytest.fixture(scope="session")
-def research_runner(research: ResearchState) -> Runner:
+def research_runner(research: ResearchState):
     return research.runner
 
 
@@ -125,12 +297,11 @@ def record_run(record_property):
     """Attach a run's headline numbers to the test report (they travel with it to the
     controller, which builds the end-of-session table)."""
 
-    def record(arm: str, record: dict, trained: bool | None = None) -> dict:
+    def record(arm: str, record: dict, trained: bool) -> dict:
         record_property("research_run", {
             "arm": arm, "seed": record["seed"], "val_loss": record["val_loss"],
             "val_accuracy": record.get("val_accuracy"), "wall_time_s": record["wall_time"]["total_s"],
-            "tokens_per_s": record.get("tokens_per_s"), "run_key": record["run_key"],
-            "trained": trained,
+            "tokens_per_s": record.get("tokens_per_s"), "run_key": record["run_key"], "trained": trained,
         })
         return record
 
@@ -156,10 +327,12 @@ class ResearchReporter:
                 self.state.notes.append(str(value))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.state.settings.write_reports:
+        if self.state.settings.write_reports and (self.state.rows or self.state.workspace.runs.exists()):
             from research_harness.reports.write import write_reports  # noqa: PLC0415
 
             self.state.written.extend(write_reports(self.state.runner))
+        for path in dict.fromkeys(self.state.written):
+            session.config.hook.pytest_research_report_written(path=path, config=session.config)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config: pytest.Config) -> None:
         state = self.state

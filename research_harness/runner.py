@@ -1,26 +1,26 @@
-"""Getting runs: a stored record is reused; a missing one is trained through the
-trainer's public API and stored. Seeds of one configuration share one TrainingSession
-(one model build, one compile)."""
+"""Getting runs: `Runner.get_or_train(arm, seed)` returns a run's record and whether it
+was trained now. The run's identity is computed once, by its `RunPlan`; a stored record
+is reused; a missing one is trained under a per-key file lock (so two processes sharing
+a workspace never train the same run twice) by the session's executor, then stored."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from dataclasses import dataclass, field
+from typing import Callable
 
-from trainer.record import write_json_atomic
 from trainer.data import TokenizedData, prepare_data
-from trainer.run import RunOptions, TrainingDiverged, TrainingSession, plan_run, run_identity, run_key
+from trainer.run import RunPlan, TrainingDiverged, TrainingSession, plan_run
 
-from research_harness.store import RunStore
+from research_harness.executors import Executor
+from research_harness.executors.local import LocalExecutor
+from research_harness.store import RunStore, acquire
 from research_harness.workspace import Settings, Workspace, token_label
 
 
 @dataclass(frozen=True)
 class Arm:
     """A configuration to train: its on-disk name (baseline, control, exp, ...), its
-    idea flags, and a purpose that forces a separate record (e.g. a verification rerun)."""
+    idea flags, and a purpose that keeps its runs apart (a verification rerun)."""
 
     name: str
     flags: tuple[str, ...] = ()
@@ -28,28 +28,24 @@ class Arm:
 
 
 @dataclass
-class RunEvent:
-    arm: str
-    seed: int
-    record: dict
-    trained: bool
-    seconds: float
-
-
-@dataclass
 class Runner:
     settings: Settings
     workspace: Workspace
-    log: callable = print
-    events: list[RunEvent] = field(default_factory=list)
+    log: Callable[[str], None] = print
+    executor: Executor = field(default_factory=LocalExecutor)
+    # Called with every record this runner returns (trained now or found stored): the plugin
+    # turns it into the pytest_research_run_stored hook.
+    on_record: Callable[[dict], None] | None = None
+    # Called with (idea, decision) when the gate judges an idea: the pytest_research_decision hook.
+    on_decision: Callable[[str, dict], None] | None = None
     _data: dict = field(default_factory=dict)
-    _session: TrainingSession | None = None
-    _session_key: tuple | None = None
+    _plans: dict = field(default_factory=dict)
 
     @property
     def idea_dirs(self) -> list:
-        """Researchers' ideas live in <workspace>/experiments/ideas/."""
-        return [self.workspace.root / "experiments" / "ideas"]
+        """Researchers' ideas (and model-written ones) live under <workspace>/experiments/ideas/."""
+        ideas = self.workspace.root / "experiments" / "ideas"
+        return [ideas, ideas / "generated"]
 
     @property
     def store(self) -> RunStore:
@@ -60,59 +56,76 @@ class Runner:
             self._data[vocab_size] = prepare_data(vocab_size, cache_dir=self.workspace.data_dir(self.settings), log=self.log)
         return self._data[vocab_size]
 
+    def plan(self, arm: Arm, tokens: int | None = None) -> RunPlan:
+        """The arm's configuration with its data bound: the one place a run key comes from."""
+        tokens = tokens or self.settings.tokens
+        cache_key = (arm, tokens)
+        if cache_key not in self._plans:
+            plan = plan_run(self.settings.preset, train_tokens=tokens, flags=list(arm.flags), device=self.settings.device,
+                            idea_dirs=self.idea_dirs, purpose=arm.purpose)
+            self._plans[cache_key] = plan.bind_data(self.data(plan.model_cfg.vocab_size))
+        return self._plans[cache_key]
+
+    def forget_plans(self) -> None:
+        """Drop cached plans, e.g. after an idea module was added or reverted."""
+        self._plans.clear()
+
     def key(self, arm: Arm, seed: int, tokens: int | None = None) -> str:
-        plan = plan_run(self.settings.preset, train_tokens=tokens or self.settings.tokens, flags=list(arm.flags),
-                        device=self.settings.device, idea_dirs=self.idea_dirs)
-        data = self.data(plan.model_cfg.vocab_size)
-        plan.model_cfg.vocab_size = data.vocab_size
-        key = run_key(run_identity(seed, plan.preset, plan.model_cfg, plan.train_cfg, [i.name for i in plan.ideas],
-                                   plan.device, data.fingerprint, plan.code_fingerprint))
-        if arm.purpose:
-            key = hashlib.sha256(f"{key}:{arm.purpose}".encode()).hexdigest()[:20]
-        return key
+        return self.plan(arm, tokens).key(seed)
 
     def lookup(self, arm: Arm, seed: int, tokens: int | None = None) -> dict | None:
         return self.store.get(self.key(arm, seed, tokens))
 
-    def ensure(self, arm: Arm, seed: int, tokens: int | None = None, *, keep_checkpoint: bool = True) -> dict:
-        """The record for (arm, seed): from the store, or trained now and stored."""
-        tokens = tokens or self.settings.tokens
-        key = self.key(arm, seed, tokens)
-        t0 = time.perf_counter()
+    def failed_record(self, arm: Arm, seed: int, tokens: int | None = None) -> dict | None:
+        return self.store.get_failed(self.key(arm, seed, tokens))
+
+    def prefetch(self, arm: Arm, seeds, tokens: int | None = None) -> None:
+        """Tell the executor which seeds of an arm come next (Ray starts them all at once)."""
+        plan = self.plan(arm, tokens)
+        missing = [s for s in seeds if self.store.get(plan.key(s)) is None and self.store.get_failed(plan.key(s)) is None]
+        if missing:
+            self.executor.prefetch(self, arm, plan, missing)
+
+    def get_or_train(self, arm: Arm, seed: int, tokens: int | None = None, *,
+                     keep_checkpoint: bool = True) -> tuple[dict, bool]:
+        """(record, trained_now) for (arm, seed). A diverged run raises TrainingDiverged,
+        and its record is kept beside the store (runs/failed/) for the reports."""
+        plan = self.plan(arm, tokens)
+        key = plan.key(seed)
         record = self.store.get(key)
-        if record is not None:
-            self.events.append(RunEvent(arm.name, seed, record, False, time.perf_counter() - t0))
-            return record
-        session = self._session_for(arm, tokens)
-        out = self.workspace.checkpoint_dir(arm.name, token_label(tokens), seed)
-        self.log(f"[research] training {arm.name} seed {seed}: {tokens:,} tokens, {session.describe()} -> {out}")
+        if record is None:
+            with acquire(self.store.lock(key), self.log, f"training {arm.name} seed {seed} ({key})"):
+                record = self.store.get(key)  # another process may have stored it while we waited
+                if record is None:
+                    record = self._train(arm, plan, seed, key, keep_checkpoint)
+                    self._report(record)
+                    return record, True
+        self._report(record)
+        return record, False
+
+    def _train(self, arm: Arm, plan: RunPlan, seed: int, key: str, keep_checkpoint: bool) -> dict:
+        out = self.workspace.checkpoint_dir(arm.name, token_label(plan.train_cfg.train_tokens), seed, key)
+        self.log(f"[research] training {arm.name} seed {seed} on {self.executor.name}: "
+                 f"{plan.train_cfg.train_tokens:,} tokens -> {out}")
         try:
-            record = session.run(seed, RunOptions(output_dir=out, overwrite=True, keep_checkpoint=keep_checkpoint,
-                                                  quiet=False))
+            record = self.executor.train(self, arm, plan, seed, out, keep_checkpoint)
         except TrainingDiverged as exc:
-            # A failed run is kept beside the store for the report, but never counts as finished.
-            write_json_atomic(self.store.root / "failed" / f"{key}.json", {**exc.record, "run_key": key, "arm": arm.name})
+            self.store.put_failed({**exc.record, "run_key": key, "arm": arm.name})
             raise
-        record = self.store.put(record, run_key=key, arm=arm.name, purpose=arm.purpose, checkpoint_dir=str(out))
+        record = self.store.put(record, arm=arm.name, purpose=arm.purpose, checkpoint_dir=str(out))
         self.log(f"[research] {arm.name} seed {seed}: val_loss {record['val_loss']:.4f}, "
                  f"{record['wall_time']['total_s']:.1f} s, {record['tokens_per_s']:,.0f} tok/s")
-        self.events.append(RunEvent(arm.name, seed, record, True, time.perf_counter() - t0))
         return record
 
-    def failed_record(self, arm: Arm, seed: int, tokens: int | None = None) -> dict | None:
-        path = self.store.root / "failed" / f"{self.key(arm, seed, tokens)}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+    def _report(self, record: dict) -> None:
+        if self.on_record is not None:
+            self.on_record(record)
 
-    def _session_for(self, arm: Arm, tokens: int) -> TrainingSession:
-        skey = (self.settings.preset, arm.flags, tokens, self.settings.device)
-        # A verification rerun builds its model afresh: reusing the baseline's model would
-        # hide a leak that acts when a model is constructed after an idea module is imported.
-        if self._session_key != skey or arm.purpose:
-            self._session = None  # free the previous model before building the next
-            plan = plan_run(self.settings.preset, train_tokens=tokens, flags=list(arm.flags), device=self.settings.device,
-                            idea_dirs=self.idea_dirs)
-            self._session = TrainingSession(self.settings.preset, train_tokens=tokens, flags=list(arm.flags),
-                                            device=self.settings.device, data=self.data(plan.model_cfg.vocab_size),
-                                            idea_dirs=self.idea_dirs, log=self.log)
-            self._session_key = skey
-        return self._session
+    def decided(self, idea: str, decision: dict) -> None:
+        if self.on_decision is not None:
+            self.on_decision(idea, decision)
+
+    def new_session(self, plan: RunPlan) -> TrainingSession:
+        session = TrainingSession(plan=plan, log=self.log)
+        session.git_dir = self.workspace.root
+        return session

@@ -1,14 +1,16 @@
 """The run store: one JSON record per finished run under <workspace>/runs/, keyed by
-everything that decides the result (trainer.run.run_identity). A stored record is
-never retrained and never silently overwritten."""
+everything that decides the result (`trainer.run.RunPlan.key`). A record is validated
+once, where it enters the store; a stored record is never retrained and never
+overwritten. Several processes may share a store: each key has its own file lock."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
-from trainer.record import write_json_atomic
+from filelock import FileLock, Timeout
+
+from trainer.record import record_problem, write_json_atomic
 
 
 class StoreError(RuntimeError):
@@ -22,6 +24,15 @@ class RunStore:
     def path_for(self, key: str) -> Path:
         return self.root / f"{key}.json"
 
+    def failed_path(self, key: str) -> Path:
+        return self.root / "failed" / f"{key}.json"
+
+    def lock(self, key: str) -> FileLock:
+        """The lock a process holds while it trains or writes `key`."""
+        path = self.root / ".locks" / f"{key}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path))
+
     def get(self, key: str) -> dict | None:
         path = self.path_for(key)
         if not path.exists():
@@ -31,41 +42,59 @@ class RunStore:
         except (OSError, ValueError) as exc:
             raise StoreError(f"run record {path} cannot be read ({exc}); it was left untouched. Fix: inspect it, "
                              f"then delete it to retrain that run") from exc
-        problem = validate_record(record, key)
+        problem = record_problem(record, key)
         if problem:
-            raise StoreError(f"run record {path} is invalid ({problem}); it was left untouched. Fix: delete it to retrain that run")
+            raise StoreError(f"run record {path} is invalid ({problem}); it was left untouched. "
+                             "Fix: delete it to retrain that run")
         record["record_path"] = str(path)
         return record
 
     def put(self, record: dict, **extra) -> dict:
+        """Validate and store a finished run; refuses to replace a stored one."""
         stored = {**record, **extra}
+        stored.pop("record_path", None)
+        problem = record_problem(stored)
+        if problem:
+            raise StoreError(f"refusing to store run {stored.get('run_key')!r}: {problem}")
         path = self.path_for(stored["run_key"])
         if path.exists():
             raise StoreError(f"refusing to overwrite the stored run {path}")
-        stored.pop("record_path", None)
         write_json_atomic(path, stored)
         return {**stored, "record_path": str(path)}
 
+    def put_failed(self, record: dict) -> Path:
+        """A diverged run is kept beside the store for the reports, never as finished."""
+        path = self.failed_path(record["run_key"])
+        write_json_atomic(path, record)
+        return path
+
+    def get_failed(self, key: str) -> dict | None:
+        path = self.failed_path(key)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
     def all(self) -> list[dict]:
+        """Every valid stored record; unreadable or invalid files are left out (`get` names them)."""
         out = []
         for path in sorted(self.root.glob("*.json")):
             try:
-                out.append({**json.loads(path.read_text(encoding="utf-8")), "record_path": str(path)})
+                record = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 continue
+            if record_problem(record, path.stem) is None:
+                out.append({**record, "record_path": str(path)})
         return out
 
 
-def validate_record(record, key: str | None = None) -> str | None:
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    for field in ("run_key", "seed", "status", "val_loss", "wall_time", "config"):
-        if field not in record:
-            return f"missing field {field!r}"
-    if key is not None and record["run_key"] != key:
-        return f"run_key {record['run_key']!r} does not match the file name"
-    if record["status"] != "finished":
-        return f"status is {record['status']!r}, not 'finished'"
-    if not isinstance(record["val_loss"], (int, float)) or not math.isfinite(record["val_loss"]):
-        return f"val_loss is {record['val_loss']!r}"
-    return None
+def acquire(lock: FileLock, log, what: str) -> FileLock:
+    """Take `lock`, saying so when another process holds it (a wait can last a whole run)."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log(f"[research] waiting: another process is {what}")
+        lock.acquire()
+    return lock

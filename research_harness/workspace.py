@@ -11,6 +11,7 @@ BASELINE_SEEDS = (42, 137, 256, 512, 1024)
 ARM_SEEDS = (42, 137, 256)
 EXTENSION_SEEDS = (512, 1024)
 MAX_IDEAS = 3
+PHASES = ("smoke", "baseline", "discovery", "paper", "archive", "calibration")
 
 
 def seed_order(seed: int) -> tuple[int, int]:
@@ -36,6 +37,15 @@ class Settings:
     device: str | None = None
     write_reports: bool = False
     data_dir: Path | None = None
+    executor: str = "local"  # "local" (sequential) or "ray"
+    ray_address: str | None = None  # an existing cluster; None starts a local Ray
+    ray_cpus: int = 1  # CPUs per run on a CPU-only Ray cluster
+    mlflow_uri: str | None = None  # --research-mlflow: where runs are exported (None: off)
+    agent: str = "catalogue"  # the research agent's backend
+    agent_seed: int = 0  # seeds the catalogue's proposal and tie-break draws
+    confirm: bool = False  # --research-confirm: confirmation seeds for a preliminary result
+    max_seeds: int = 10  # the most seeds per arm a confirmation may reach
+    calibration_studies: int = 10  # A/A repetitions of `-m research_calibration`
 
     @property
     def research_scale(self) -> bool:
@@ -96,5 +106,15 @@ class Workspace:
         env = os.environ.get("RESEARCH_DATA_DIR")
         return Path(env) if env else self.root / "processed_data"
 
-    def checkpoint_dir(self, arm: str, label: str, seed: int) -> Path:
-        return self.checkpoints / f"{arm}_{label}_seed{seed}"
+    def checkpoint_dir(self, arm: str, label: str, seed: int, key: str) -> Path:
+        """The seed's name (so `rm -rf checkpoints/baseline_1M_seed*` still works) plus the
+        run key, so two configurations never share, resume or delete each other's checkpoint."""
+        return self.checkpoints / f"{arm}_{label}_seed{seed}_{key}"
+
+    def lock(self, name: str):
+        """A file lock for a read-change-write of a shared workspace file (the journal)."""
+        from filelock import FileLock  # noqa: PLC0415
+
+        path = self.root / "runs" / ".locks" / f"{name}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(path))

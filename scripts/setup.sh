@@ -3,9 +3,22 @@
 #  - CPU machine: installs the CPU wheel torch==2.13.0 (an unpinned torch would pull a multi-GB CUDA build).
 #  - GPU machine: an already-installed CUDA torch is kept as it is.
 #  - pdflatex (Debian texlive) for the paper's PDF, when apt-get is available and we are root.
+# Usage: bash scripts/setup.sh [--test] [--extras agent,ray,mlflow]
+#   --test     also install what the project's own tests need (the [test] extra)
+#   --extras   also install optional features (comma-separated extras of pyproject.toml)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+EXTRAS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --test) EXTRAS="${EXTRAS:+$EXTRAS,}test" ;;
+    --extras) shift; EXTRAS="${EXTRAS:+$EXTRAS,}${1:?--extras needs a comma-separated list, e.g. agent,ray,mlflow}" ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "[setup] unknown option $1 (use --test, --extras LIST or --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 if $PY -c "import torch" 2>/dev/null; then
   echo "[setup] keeping installed torch $($PY -c 'import torch; print(torch.__version__, "cuda" if torch.cuda.is_available() else "cpu")')"
@@ -13,7 +26,12 @@ else
   echo "[setup] installing torch==2.13.0 (CPU wheel)"
   $PY -m pip install -q torch==2.13.0
 fi
-$PY -m pip install -q -e .
+if [ -n "$EXTRAS" ]; then
+  echo "[setup] installing research_harness with extras [$EXTRAS]"
+  $PY -m pip install -q -e ".[$EXTRAS]"
+else
+  $PY -m pip install -q -e .
+fi
 
 if ! command -v pdflatex >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -47,9 +47,16 @@ def test_cli_trains_writes_metrics_and_protects_finished_runs(data_dir, tmp_path
     assert json.loads((out / "metrics.json").read_text()) == metrics
 
 
-def test_list_ideas(data_dir):
+def test_list_ideas_names_every_idea_with_its_category(data_dir):
+    from trainer.ideas import discover_ideas
+
     result = cli("--list_ideas")
-    assert result.returncode == 0 and "--use_" in result.stdout
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    ideas = discover_ideas()
+    assert len(lines) == len(ideas)
+    for name, idea in ideas.items():
+        assert any(line.startswith(f"--use_{name} ") and f"[{idea.category}]" in line for line in lines), name
 
 
 def test_split_is_by_document_and_validation_is_large_enough(corpus):
@@ -97,3 +104,31 @@ def test_corrupt_cache_is_named_with_the_fix(tmp_path):
 def test_missing_user_data_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="no such file or directory"):
         prepare_data(300, data_paths=[str(tmp_path / "nope")], cache_dir=tmp_path, log=lambda *a: None)
+
+
+@pytest.mark.parametrize("command", [
+    [str(ROOT / "train_llm.py")],
+    ["-m", "trainer.data"],
+    ["-m", "research_harness"],
+    ["-m", "research_harness", "runs"],
+    [str(ROOT / "benchmarks" / "train_speed.py")],
+    [str(ROOT / "benchmarks" / "gate_calibration.py")],
+], ids=lambda c: " ".join(Path(p).name for p in c))
+def test_every_command_answers_help(command):
+    result = subprocess.run([sys.executable, *command, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:") and "Traceback" not in result.stderr
+
+
+def test_help_lists_every_idea_flag_even_with_a_percent_in_a_title(tmp_path):
+    """A title such as '... after 30% of tokens' reached argparse's %-formatting and crashed --help."""
+    ideas = tmp_path / "ideas"
+    ideas.mkdir()
+    (ideas / "pct.py").write_text(
+        "from trainer.ideas.base import Idea\n"
+        "IDEA = Idea(name='pct_idea', title='Warm up 100% of the way (50%/50%)', category='optimizer',\n"
+        "            pitch='p.', math='x', why_it_might_work='w', why_it_might_not='n', references=['A (2024). T.'])\n")
+    result = subprocess.run([sys.executable, str(ROOT / "train_llm.py"), "--help"], capture_output=True, text=True,
+                            cwd=ROOT, timeout=300, env={**__import__("os").environ, "RESEARCH_IDEAS_PATH": str(ideas)})
+    assert result.returncode == 0, result.stderr
+    assert "--use_pct_idea" in result.stdout and "100% of the way" in result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,8 +44,9 @@ def test_k_baseline_selects_phase_1_with_seed_ids(study):
     result = study.runpytest_subprocess("experiments", "-k", "baseline", "--collect-only", "-q", *ARGS)
     out = result.stdout.str()
     assert "test_baseline[seed=137]" in out and "test_smoke_run" not in out and "TestIdea1" not in out
-    result = study.runpytest_subprocess("experiments", "-m", "baseline", "--collect-only", "-q", *ARGS)
-    assert "test_baseline[seed=1024]" in result.stdout.str()
+    result = study.runpytest_subprocess("experiments", "-m", "research_baseline", "--collect-only", "-q", *ARGS)
+    out = result.stdout.str()
+    assert "test_baseline[seed=1024]" in out and "test_smoke_run" not in out
 
 
 def test_baseline_phase_writes_the_seed_report_then_reuses_everything(study):
@@ -106,3 +108,83 @@ def test_corrupt_record_is_reported_by_path_and_left_alone(study):
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*run record {record}*cannot be read*delete it to retrain*"])
     assert record.read_text() == "{ not json"
+
+
+def test_loading_the_plugin_imports_no_torch(pytester):
+    probe = subprocess.run([sys.executable, "-c", "import research_harness.plugin, sys; print('torch' in sys.modules)"],
+                           capture_output=True, text=True, timeout=120)
+    assert probe.stdout.strip() == "False", probe.stderr
+    # An unrelated project's session pays nothing for the installed plugin either.
+    pytester.makepyfile("import sys\n\ndef test_light():\n    assert 'torch' not in sys.modules\n")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--research-device", "tpu"], "--research-device 'tpu' is not one of: auto, cpu, cuda, cuda:N, mps"),
+    (["--research-tokens", "lots"], "--research-tokens must be a whole number, got 'lots'"),
+    (["--research-tokens", "0"], "--research-tokens must be positive, got 0"),
+])
+def test_each_bad_option_value_is_one_usage_error(study, args, message):
+    result = study.runpytest_subprocess("experiments", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert not (study.path / "runs").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_a_gpu_is_a_usage_error(study):
+    result = study.runpytest_subprocess("experiments", "--research-device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--research-device cuda was asked for, but torch sees no CUDA GPU*"])
+
+
+def test_research_dir_in_the_ini_file_is_relative_to_it(pytester):
+    pytester.makeini("[pytest]\nresearch_dir = workspace_here\n")
+    sub = pytester.mkdir("sub")
+    (sub / "test_where.py").write_text(
+        "def test_where(research):\n    print('RESEARCH_DIR=' + str(research.settings.research_dir))\n")
+    result = pytester.runpytest_subprocess(str(sub / "test_where.py"), "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"*RESEARCH_DIR={pytester.path / 'workspace_here'}"])
+
+
+def test_xdist_is_refused_on_the_workflow(study):
+    pytest.importorskip("xdist", reason="the [test] extra installs pytest-xdist")
+    result = study.runpytest_subprocess("experiments", "-n", "2", *ARGS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pytest-xdist cannot run experiments/" in result.stdout.str() + result.stderr.str()
+    assert not (study.path / "runs").exists()
+
+
+def test_two_sessions_on_one_workspace_train_each_run_once(study):
+    """Two real pytest processes, the same selection, one workspace: every baseline run
+    is trained by exactly one of them, the other waits and reuses it; neither errors."""
+    cmd = [sys.executable, "-m", "pytest", "experiments", "-k", "baseline", *ARGS]
+    procs = [subprocess.Popen(cmd, cwd=study.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    for proc, out in zip(procs, outs):
+        assert proc.returncode == 0, out
+    rows = [line for out in outs for line in out.splitlines() if re.match(r"baseline\s+\d+\s+\d", line)]
+    assert len(rows) == 10  # each session reports all five seeds
+    trained = [line.split()[-1] for line in rows if " trained " in line]
+    assert sorted(trained) == sorted({line.split()[-1] for line in rows})  # each run key trained exactly once
+    assert len(list((study.path / "runs").glob("*.json"))) == 5
+    assert "Seeds used: 42, 137, 256, 512, 1024" in (study.path / "docs/research/baseline_variance_3k.md").read_text()
+
+
+def test_hooks_see_each_stored_run_once_and_each_report(study):
+    (study.path / "conftest.py").write_text(
+        "import json\n"
+        "def pytest_research_run_stored(record, config):\n"
+        "    with open('stored.txt', 'a') as fh:\n"
+        "        fh.write(record['run_key'] + ' ' + str(record['seed']) + '\\n')\n"
+        "def pytest_research_report_written(path, config):\n"
+        "    with open('reports.txt', 'a') as fh:\n"
+        "        fh.write(str(path) + '\\n')\n")
+    study.runpytest_subprocess("experiments", "-k", "baseline", "--research-report", *ARGS).assert_outcomes(passed=7)
+    stored = (study.path / "stored.txt").read_text().split("\n")[:-1]
+    assert len(stored) == 5 == len(set(stored))  # baseline_variance asks again: still once per run
+    assert {line.split()[0] for line in stored} == {p.stem for p in (study.path / "runs").glob("*.json")}
+    assert "baseline_variance_3k.md" in (study.path / "reports.txt").read_text()

@@ -1,22 +1,29 @@
-"""The run store: atomic JSON records keyed by run identity, never silently overwritten,
-corrupt records named with the fix; Hypothesis round-trips."""
+"""The run store: validated atomic JSON records keyed by run identity, never silently
+overwritten, corrupt records named with the fix; Hypothesis round-trips; the runs
+DataFrame and the command that prints it."""
 
 from __future__ import annotations
 
 import json
-import math
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from research_harness.store import RunStore, StoreError, validate_record
+from fixtures_paper import make_record
+from research_harness.frame import runs_frame
+from research_harness.store import RunStore, StoreError
 from research_harness.workspace import token_label
+from trainer.record import RECORD_SCHEMA, record_problem
 
 
 def record(key="abc123", val_loss=4.5, **extra):
-    return {"run_key": key, "seed": 42, "status": "finished", "val_loss": val_loss, "wall_time": {"total_s": 1.0},
-            "config": {"preset": "tiny"}, **extra}
+    rec = make_record(42, val_loss)
+    rec.pop("record_path")
+    rec.update(run_key=key, **extra)
+    return rec
 
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
@@ -54,6 +61,24 @@ def test_extra_fields_can_rekey_a_record(tmp_path):
     assert store.get("harness_key")["arm"] == "verify" and store.get("trainer_key") is None
 
 
+@pytest.mark.parametrize("change, reason", [
+    (lambda r: r.pop("seed"), "missing field 'seed'"),
+    (lambda r: r.update(seed="42"), "field 'seed' is str, expected int"),
+    (lambda r: r.update(val_loss=True), "field 'val_loss' is bool"),
+    (lambda r: r.update(schema=RECORD_SCHEMA - 1), "is not the current schema"),
+    (lambda r: r.update(status="failed"), "status is 'failed'"),
+    (lambda r: r.update(val_loss=float("inf")), "val_loss is inf"),
+    (lambda r: r["wall_time"].pop("train_s"), "wall_time lacks"),
+])
+def test_records_are_validated_where_they_enter_the_store(tmp_path, change, reason):
+    rec = record("k")
+    change(rec)
+    assert reason in record_problem(rec)
+    with pytest.raises(StoreError, match="refusing to store"):
+        RunStore(tmp_path).put(rec)
+    assert not RunStore(tmp_path).path_for("k").exists()
+
+
 @pytest.mark.parametrize("text, reason", [
     ("{ not json", "cannot be read"),
     (json.dumps(record("k", float("nan"))), "val_loss is nan"),
@@ -71,10 +96,41 @@ def test_bad_records_are_named_and_left_untouched(tmp_path, text, reason):
 
 
 def test_validate_accepts_a_good_record():
-    assert validate_record(record("k"), "k") is None
+    assert record_problem(record("k"), "k") is None
 
 
 @pytest.mark.parametrize("tokens, label", [(1_000_000, "1M"), (100_000, "100k"), (20_000, "20k"), (3000, "3k"),
                                            (1500, "1500"), (2_000_000, "2M")])
 def test_token_labels_name_files_as_the_seed_does(tokens, label):
     assert token_label(tokens) == label
+
+
+def _store_three(root):
+    store = RunStore(root / "runs")
+    store.put(record("b42", 4.50, arm="baseline", started="2026-11-26T10:00:00+00:00"))
+    store.put({**record("b137", 4.52, arm="baseline", started="2026-11-26T09:00:00+00:00"), "seed": 137})
+    store.put(record("e42", 4.40, arm="exp", flags=["z_loss"], started="2026-11-26T11:00:00+00:00"))
+    (root / "runs" / "broken.json").write_text("{")  # left out of the frame, never deleted
+
+
+def test_runs_frame_has_one_row_per_stored_run(tmp_path):
+    _store_three(tmp_path)
+    frame = runs_frame(tmp_path)
+    assert list(frame["run_key"]) == ["b137", "b42", "e42"]  # ordered by start time
+    assert list(frame["seed"]) == [137, 42, 42] and list(frame["flags"]) == ["", "", "z_loss"]
+    assert frame.loc[2, "arm"] == "exp" and frame.loc[2, "val_loss"] == 4.40
+    for column in ("tokens", "tokens_per_s", "wall_total_s", "train_s", "eval_s", "device", "code_fingerprint",
+                   "started", "finished"):
+        assert column in frame.columns and frame[column].notna().all(), column
+    assert str(frame["started"].dtype).startswith("datetime64")
+
+
+def test_runs_command_prints_the_stored_runs(tmp_path):
+    _store_three(tmp_path)
+    out = subprocess.run([sys.executable, "-m", "research_harness", "runs", "--research-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "b137" in out.stdout and "z_loss" in out.stdout and "3 run(s)" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "research_harness", "runs", "--research-dir", str(tmp_path / "nope")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "is not a directory" in bad.stderr
