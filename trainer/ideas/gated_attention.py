@@ -46,4 +46,8 @@ IDEA = GatedAttention(
                       "comparison at equal tokens flatters it; sinks and massive activations may not appear at this "
                       "scale, leaving little for the gate to fix."),
     references=["Qiu et al. (2025). Gated Attention for Large Language Models: Non-linearity, Sparsity, and Attention-Sink-Free."],
+    # Qiu et al. report roughly 1% lower loss for their 1.7B dense and 15B MoE models, part
+    # of it from the extra parameters. Halved for a 1M-token run of 2-4 layers whose
+    # attention has few sinks to remove: 0.5%.
+    expected_gain=0.005,
 )

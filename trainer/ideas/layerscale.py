@@ -55,4 +55,8 @@ IDEA = LayerScaleIdea(
                       "identity; Muon's normalised updates then make the gain mostly a per-channel learning-rate "
                       "scale, and in 2-22 layer language models LayerScale has often been neutral."),
     references=["Touvron et al. (2021). Going deeper with Image Transformers."],
+    # CaiT's gains are for deep (24-36 block) image transformers; in 2-22 layer language
+    # models LayerScale has mostly been neutral, and the residual outputs here already start
+    # at zero: close to nothing, 0.1%.
+    expected_gain=0.001,
 )

@@ -41,4 +41,8 @@ IDEA = LogitSoftcap(
                       "embedding at 1M tokens rarely reaches; a smaller cap may be needed to see any effect."),
     references=["Gemma Team (2024). Gemma 2: Improving Open Language Models at a Practical Size.",
                 "Bello et al. (2016). Neural Combinatorial Optimization with Reinforcement Learning."],
+    # Gemma 2 adopts it for stability, without a loss gain of its own; in the modded-nanoGPT
+    # speedruns a cap (there 15-30) gave a small speedup. At c = 30 the cap is rarely active
+    # in a tiny model at 1M tokens: 0.1%.
+    expected_gain=0.001,
 )

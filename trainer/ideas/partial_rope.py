@@ -39,5 +39,8 @@ IDEA = PartialRope(
     references=["Black et al. (2022). GPT-NeoX-20B: An Open-Source Autoregressive Language Model.",
                 "Barbero et al. (2024). Round and Round We Go! What makes Rotary Positional Encodings useful?",
                 "Su et al. (2021). RoFormer: Enhanced Transformer with Rotary Position Embedding."],
-    hyperparameter_only=True,
+    # Barbero et al. report perplexity gains well under 1% from truncating the lowest RoPE
+    # frequencies in a 2B model; with 64-256 token rows those frequencies barely rotate, so
+    # little is left to fix: 0.1%.
+    expected_gain=0.001,
 )

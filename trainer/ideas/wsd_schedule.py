@@ -43,5 +43,8 @@ IDEA = WSDSchedule(
                       "a lower final loss."),
     references=["Hu et al. (2024). MiniCPM: Unveiling the Potential of Small Language Models with Scalable Training Strategies.",
                 "Hägele et al. (2024). Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations."],
-    hyperparameter_only=True,
+    # Hägele et al. find WSD with a 20% 1-sqrt cool-down matches or slightly beats cosine at
+    # equal compute (well under 1% at 124M-360M); its main gain is not needing the budget in
+    # advance, which this fixed-budget comparison does not reward: 0.2%.
+    expected_gain=0.002,
 )

@@ -1,0 +1,305 @@
+"""The offline catalogue's judgement, as pure functions over ideas, behaviour probes
+(research_harness.agent.probe) and journal facts. Nothing here reads or writes files.
+
+Proposing (`propose`). Candidates are the ideas not yet in the journal, less calibration
+ideas (an A/A control is never research). Each category gets a weight
+
+    1 / (1 + ideas of it already in the journal)        untried categories come first
+    x 0.5 for every Failed idea in it                    its mechanism did not pay off here
+    x 2   for every Inconclusive or "Proceeded (preliminary)" idea in it
+                                                         a hint of an effect earns a closer look
+
+and n categories are drawn without replacement with these weights, then one idea from each
+(at most one per category while categories remain, so one review compares different kinds
+of change). Within a category the draw weights user ideas (defined outside trainer/ideas/)
+3 to 1 against built-ins: a researcher who dropped one in wants it judged. When fewer
+categories than n are left, the rest are drawn from the remaining ideas, weighted alike.
+All draws come from random.Random seeded by (seed, slot): the same inputs give the same
+slate, a different seed or slot a different one, and no idea is favoured for its name.
+
+Reviewing (`score`), integers 0-5 with a sentence of numbers for each:
+  feasibility  from implementation_lines(): the seed's limit is "fewer than 200 lines"; 5 up
+               to half of it (100), 4 up to three quarters (150), 3 below 200, 0 at 200 or more
+               or without source.
+  novelty      from what the probe saw the hooks do, not from the idea's own words: 0 if
+               already tried; 1 when only config values, initial values or optimizer settings
+               change (or nothing survives the trainer's initialisation): the seed's "just a
+               parameter tune"; 3 for a schedule (lr multiplier or sequence-length curriculum),
+               which changes when, not what; 4 for a new mechanism of any kind, an update rule,
+               a loss or an architecture change (new parameters or different outputs for the
+               same weights); +1 when two of those mechanisms are combined.
+  testability  whether the expected effect, expected_gain x baseline mean val_loss in nats
+               (0 when the probe found the idea inert), reaches the minimum detectable effect
+               of a one-sided two-sample t-test at alpha 0.05 and 80% power: 5 with 3 seeds
+               per arm, 4 with 5, 3 with 10, 2 with 20, 1 otherwise. Without a baseline the
+               noise is unknown and the score is 3.
+Selecting (`select`): the highest total among feasible and novel candidates, where totals
+within TIE_MARGIN (1) point of the best count as tied (testability rests on a guessed
+prior and the bands are coarse: a one-point lead is no reason never to try the other);
+ties are broken by a draw seeded by (seed, slot), never by name. With this policy every
+built-in idea is selected in some slot for some seed (tests/test_catalogue.py).
+Refining (`refine`): a plan built from the idea's metadata and its probe.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+from pathlib import Path
+
+from scipy import optimize
+
+import trainer.ideas
+from research_harness import stats
+from research_harness.agent.probe import OPT_STEPS, format_params
+from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS
+from trainer.ideas.base import Idea
+
+FEASIBLE_LINES = 200
+LINE_BANDS = ((FEASIBLE_LINES // 2, 5), (3 * FEASIBLE_LINES // 4, 4), (FEASIBLE_LINES - 1, 3))
+KIND_NOVELTY = {"hyperparameter": 1, "schedule": 3, "optimizer": 4, "loss": 4, "architecture": 4}
+SEED_STEPS = ((3, 5), (5, 4), (10, 3), (20, 2))  # (seeds per arm, testability when detectable)
+ALPHA, POWER = 0.05, 0.80
+STATUS_FACTOR = {"Failed": 0.5, "Inconclusive": 2.0, "Proceeded (preliminary)": 2.0}
+USER_WEIGHT = 3.0
+# Totals within this many points of the best are a tie at the resolution of the scores:
+# testability rests on a guessed prior and the bands are coarse, so a one-point lead is
+# not a reason to never try the other idea.
+TIE_MARGIN = 1
+BUILTIN_DIR = Path(trainer.ideas.__file__).resolve().parent
+
+
+def is_user_idea(idea: Idea) -> bool:
+    """Defined outside the built-in package (experiments/ideas/, RESEARCH_IDEAS_PATH, entry points)."""
+    return not idea.source_file or Path(idea.source_file).resolve().parent != BUILTIN_DIR
+
+
+# -- proposing ---------------------------------------------------------------------------
+
+def category_weights(ideas: dict[str, Idea], journal: list[dict]) -> dict[str, float]:
+    """The weight of every category that still has a candidate (see the module docstring)."""
+    tried = {e["idea"] for e in journal}
+    open_categories = {i.category for i in ideas.values() if i.name not in tried and not i.calibration_only}
+    weights = {}
+    for category in sorted(open_categories):
+        entries = [e for e in journal if e.get("category", getattr(ideas.get(e["idea"]), "category", None)) == category]
+        w = 1.0 / (1 + len(entries))
+        for e in entries:
+            w *= STATUS_FACTOR.get(e.get("status"), 1.0)
+        weights[category] = w
+    return weights
+
+
+def _draw(rng: random.Random, items: list, weights: list[float]):
+    x, acc = rng.random() * sum(weights), 0.0
+    for item, w in zip(items, weights):
+        acc += w
+        if x < acc:
+            return item
+    return items[-1]
+
+
+def propose(ideas: dict[str, Idea], journal: list[dict], n: int, seed: int, slot: int) -> list[Idea]:
+    """Up to n untried, non-calibration ideas, drawn as the module docstring says."""
+    rng = random.Random(f"propose:{seed}:{slot}")
+    tried = {e["idea"] for e in journal}
+    pool = sorted((i for i in ideas.values() if i.name not in tried and not i.calibration_only), key=lambda i: i.name)
+    weights = category_weights(ideas, journal)
+    idea_weight = lambda i: USER_WEIGHT if is_user_idea(i) else 1.0  # noqa: E731
+    chosen: list[Idea] = []
+    categories = sorted(weights)
+    while len(chosen) < n and categories:
+        category = _draw(rng, categories, [weights[c] for c in categories])
+        categories.remove(category)
+        members = [i for i in pool if i.category == category]
+        chosen.append(_draw(rng, members, [idea_weight(i) for i in members]))
+    rest = [i for i in pool if i not in chosen]
+    while len(chosen) < n and rest:
+        pick = _draw(rng, rest, [weights[i.category] * idea_weight(i) for i in rest])
+        rest.remove(pick)
+        chosen.append(pick)
+    return chosen
+
+
+# -- reviewing ---------------------------------------------------------------------------
+
+@functools.cache
+def mde_sigmas(n: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Minimum detectable effect, in baseline sigmas, of a one-sided two-sample t-test
+    with n seeds per arm (exact noncentral t through stats.t_test_power)."""
+    return float(optimize.brentq(lambda d: stats.t_test_power(d, n, alpha) - power, 1e-6, 100.0, xtol=1e-10))
+
+
+def expected_effect(idea: Idea, probe, baseline: dict | None) -> dict:
+    """The prior's effect: relative, in nats and in baseline sigmas (None without a baseline)."""
+    relative = 0.0 if probe.inert else max(0.0, float(idea.expected_gain))
+    if not _sigma_known(baseline):
+        return {"relative": relative, "nats": None, "sigmas": None}
+    nats = relative * float(baseline["mean"])
+    return {"relative": relative, "nats": nats, "sigmas": nats / float(baseline["std"])}
+
+
+def _sigma_known(baseline: dict | None) -> bool:
+    if not baseline:
+        return False
+    std, mean = baseline.get("std"), baseline.get("mean")
+    return (std is not None and mean is not None and math.isfinite(std) and std > 0 and math.isfinite(mean)
+            and baseline.get("n", 2) >= 2)
+
+
+def _feasibility(idea: Idea) -> tuple[int, str, int]:
+    lines = idea.implementation_lines()
+    if lines == 0:
+        return 0, "No source code was found, so the implementation cannot be checked.", lines
+    for limit, points in LINE_BANDS:
+        if lines <= limit:
+            return points, (f"{lines} lines of intervention code (docstrings, comments and metadata excluded): "
+                            f"within the {limit}-line band, so {points}/5."), lines
+    return 0, f"{lines} lines of intervention code: at or over the {FEASIBLE_LINES}-line limit.", lines
+
+
+def _novelty(idea: Idea, probe, tried: set[str]) -> tuple[int, str]:
+    if idea.name in tried:
+        return 0, f"{idea.name} is already in the journal."
+    mechanisms = [k for k in probe.kinds if k != "hyperparameter"]
+    if probe.inert or not mechanisms:
+        why = ("the probe found nothing that survives the trainer's initialisation" if probe.inert
+               else "the probe found only config, initial-value or optimizer-setting changes")
+        return 1, f"Novelty 1 of 5: {why} ({probe.description})."
+    base = max(KIND_NOVELTY[k] for k in mechanisms)
+    points = min(5, base + (1 if len(mechanisms) > 1 else 0))
+    scale = ", ".join(f"{k} {KIND_NOVELTY[k]}" for k in mechanisms)
+    extra = " plus 1 for combining mechanisms" if len(mechanisms) > 1 else ""
+    return points, f"Novelty {points} of 5 from the probed kind ({scale}{extra}): {probe.description}."
+
+
+def _testability(idea: Idea, probe, baseline: dict | None) -> tuple[int, str, dict]:
+    effect = expected_effect(idea, probe, baseline)
+    if effect["sigmas"] is None:
+        return 3, ("The baseline sigma is unknown (no baseline runs yet), so detectability at 1M tokens cannot be "
+                   f"judged: 3 of 5 (expected gain {effect['relative']:.2%})."), effect
+    mdes = {n: mde_sigmas(n) for n, _ in SEED_STEPS}
+    points = next((p for n, p in SEED_STEPS if effect["sigmas"] >= mdes[n]), 1)
+    why = "the probe found the idea inert, so " if probe.inert else ""
+    needed = next((f"reaches the MDE at {n} seeds per arm" for n, p in SEED_STEPS if p == points),
+                  f"is below the MDE even at 20 seeds per arm ({mdes[20]:.2f} sigma)")
+    return points, (f"{why}Expected effect {effect['relative']:.2%} x {baseline['mean']:.4g} = {effect['nats']:.4f} nats "
+                    f"= {effect['sigmas']:.2f} baseline sigma (sigma {baseline['std']:.4g}); one-sided MDE at "
+                    f"alpha {ALPHA}, power {POWER:.0%}: {mdes[3]:.2f} sigma at 3 seeds, {mdes[5]:.2f} at 5; "
+                    f"it {needed}: {points}/5."), effect
+
+
+def score(idea: Idea, probe, baseline: dict | None, tried: set[str]) -> dict:
+    """Feasibility, novelty and testability (0-5 each) with the numbers that decided them."""
+    feasibility, f_why, lines = _feasibility(idea)
+    novelty, n_why = _novelty(idea, probe, tried)
+    testability, t_why, effect = _testability(idea, probe, baseline)
+    return {"name": idea.name, "feasibility": feasibility, "novelty": novelty, "testability": testability,
+            "total": feasibility + novelty + testability,
+            "rationale": {"feasibility": f_why, "novelty": n_why, "testability": t_why},
+            "kinds": list(probe.kinds), "implementation_lines": lines, "expected_effect": effect}
+
+
+def select(scores: list[dict], seed: int, slot: int) -> str:
+    """The name of the highest-total feasible, novel candidate; ties by a seeded draw."""
+    eligible = [s for s in scores if s["feasibility"] > 0 and s["novelty"] > 0]
+    if not eligible:
+        listed = ", ".join(f"{s['name']} (feasibility {s['feasibility']}, novelty {s['novelty']})" for s in scores)
+        raise ValueError("no candidate is both feasible (feasibility > 0) and novel (novelty > 0): "
+                         + (listed or "no candidates were given"))
+    best = max(s["total"] for s in eligible)
+    tied = sorted(s["name"] for s in eligible if s["total"] >= best - TIE_MARGIN)
+    return random.Random(f"select:{seed}:{slot}").choice(tied)
+
+
+# -- refining ----------------------------------------------------------------------------
+
+def _mechanism_checks(idea: Idea, probe) -> list[str]:
+    checks = []
+    if probe.added_params:
+        checks.append(f"the experimental model has {probe.added_param_count:,} more parameters than the baseline on "
+                      f"the tiny preset ({format_params(probe.added_params)}) and every one of them gets a gradient")
+    if "architecture" in probe.kinds and probe.forward_delta:
+        checks.append(f"with the baseline's weights copied in, the logits differ (the probe saw up to "
+                      f"{probe.forward_delta:.3g}) through patch_model")
+    if "loss" in probe.kinds:
+        checks.append(f"on the same logits the training loss differs from the cross-entropy by "
+                      f"{probe.loss_delta:+.3g} (the probe's value), while evaluation still reports plain cross-entropy")
+    if "optimizer" in probe.kinds:
+        a, b = probe.optimizer_classes
+        checks.append(f"build_optimizers returns {', '.join(b)} instead of {', '.join(a)}, and after "
+                      f"{OPT_STEPS} identical steps the parameters differ (probe: up to {probe.update_delta:.3g})")
+    if probe.lr_changes:
+        p, d, m = probe.lr_changes["example"]
+        checks.append(f"lr_multiplier gives {m:.3f} instead of {d:.3f} at progress {p:.2f}, and differs from the "
+                      f"default at {probe.lr_changes['points']} of {probe.lr_changes['of']} grid points")
+    if probe.seq_len_changes:
+        s = probe.seq_len_changes
+        checks.append(f"seq_len starts at {s['start']} tokens on the tiny preset and reaches the full {s['full']} "
+                      f"after progress {s['until']:.2f}; the run's step count rises accordingly")
+    if probe.init_changed:
+        checks.append(f"at initialisation {len(probe.init_changed)} parameters differ from the baseline's for the "
+                      f"same seed, with identical names and shapes, and the batches are the same")
+    if probe.config_changes:
+        checks.append("the run record's config shows " + ", ".join(f"{k} = {b}" for k, (a, b) in probe.config_changes.items()))
+    if probe.inert:
+        checks.append("none: the probe found nothing that survives the trainer's initialisation; "
+                      "fix the idea before spending runs on it")
+    return checks
+
+
+def refine(idea: Idea, probe, baseline: dict | None) -> dict:
+    """An idea-specific plan: what changes, what effect is expected, how many seeds that needs."""
+    effect = expected_effect(idea, probe, baseline)
+    seeds = ", ".join(map(str, ARM_SEEDS))
+    hooks = ", ".join(idea.overridden_hooks()) or "no hook"
+    if effect["sigmas"] is None:
+        power_note = "The baseline's sigma is unknown, so the seed count cannot be sized in advance."
+        seeds_needed = None
+    else:
+        seeds_needed = stats.seeds_for_power(effect["sigmas"], ALPHA, POWER) if effect["sigmas"] > 0 else None
+        power_note = (f"The expected effect is {effect['sigmas']:.2f} sigma; the one-sided MDE (alpha {ALPHA}, "
+                      f"power {POWER:.0%}) is {mde_sigmas(3):.2f} sigma with 3 seeds and {mde_sigmas(5):.2f} with 5, "
+                      + (f"so about {seeds_needed} seeds per arm would be needed for 80% power."
+                         if seeds_needed else "and no realistic number of seeds detects it."))
+    size = f"{effect['relative']:.2%}" + (f" ({effect['nats']:.4f} nats)" if effect["nats"] is not None else "")
+    risks = [idea.why_it_might_not]
+    if effect["sigmas"] is not None and effect["sigmas"] < mde_sigmas(5):
+        risks.append(f"The expected effect ({effect['sigmas']:.2f} sigma) is below the MDE at 5 seeds "
+                     f"({mde_sigmas(5):.2f} sigma): a null result is weak evidence against the idea.")
+    if probe.added_params:
+        risks.append(f"It adds {probe.added_param_count:,} parameters ({probe.added_param_count / probe.base_param_count:.2%} "
+                     f"of the tiny model), so an equal-token comparison partly measures extra capacity.")
+    if probe.lr_changes or probe.seq_len_changes:
+        risks.append("A schedule acts in part of the run only, and its effect depends on the token budget.")
+    if probe.inert:
+        risks.append("The probe found the idea inert as trained; the experimental arm would repeat the baseline.")
+    control_stats = (f" (baseline mean {baseline['mean']:.4f}, sd {baseline['std']:.4f}, n {baseline.get('n', '?')})"
+                     if _sigma_known(baseline) else "")
+    return {
+        "hypothesis": (f"{idea.title}: {probe.description}. Acting through {hooks}, it lowers final val_loss at "
+                       f"1M tokens by about {size} relative to the baseline. Rationale: {idea.why_it_might_work}"),
+        "control": f"the stored baseline runs of seeds {seeds}, flag off{control_stats}",
+        "experimental": f"--{idea.flag} true, seeds {seeds}, same data order and preset; the change: {probe.description}",
+        "expected_effect": {"nats": effect["nats"], "sigmas": effect["sigmas"], "relative": effect["relative"]},
+        "success_criterion": f"{idea.success_criterion}. {power_note}",
+        "failure_criteria": [
+            f"d < 0.2 on seeds {seeds}: noise; the idea is marked Failed",
+            f"0.2 <= d < 0.5: seeds {', '.join(map(str, EXTENSION_SEEDS))} on both arms, then decide again",
+            "a non-finite training loss in any experimental run",
+            "the mechanism check fails: the flag does not produce the change the probe measured",
+        ],
+        "mechanism_check": _mechanism_checks(idea, probe),
+        "risks": risks,
+        "plan": [
+            "verify: the flag-off seed-42 run reproduces the stored baseline seed-42 run",
+            f"check the mechanism on the tiny preset ({'; '.join(_mechanism_checks(idea, probe)) or 'nothing to check'})",
+            f"train --{idea.flag} true on seeds {seeds}",
+            "gate on Cohen's d of the improvement against the stored baseline runs of the same seeds",
+            f"if suggestive, add seeds {', '.join(map(str, EXTENSION_SEEDS))} to both arms and gate again",
+        ],
+        "seeds": list(ARM_SEEDS),
+        "extension_seeds": list(EXTENSION_SEEDS),
+        "seeds_for_power": seeds_needed,
+    }
