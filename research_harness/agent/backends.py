@@ -1,0 +1,95 @@
+"""Choosing the research agent: `catalogue` (offline, the default), `openai` (any
+OpenAI-compatible endpoint, the [agent] extra), or a backend another package registers
+under the entry-point group `research_harness.agents` (a callable taking `workspace` and
+`seed` and returning an `Agent`)."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Callable
+
+from research_harness.agent.protocol import AgentConfigError
+
+BUILTIN = ("catalogue", "openai")
+
+
+class CatalogueAgent:
+    """The offline agent: it proposes, reviews and refines ideas of the registry (built-in
+    ideas, experiments/ideas/, entry points) by the documented, seeded policy of
+    `research_harness.agent.catalogue`; its ideas are implemented already. It does not
+    write prose, so it finds nothing to revise: the paper's hard checks are its review."""
+
+    backend = "catalogue"
+    model = None
+
+    def __init__(self, ideas: Callable[[], dict], seed: int = 0):
+        self._ideas, self.seed = ideas, seed
+        self._probes: dict = {}
+        self.transcript_hashes: list[str] = []
+
+    def describe(self) -> str:
+        return f"catalogue backend (offline, seed {self.seed})"
+
+    def _probe(self, idea):
+        from research_harness.agent.probe import probe  # noqa: PLC0415 - builds a tiny model
+
+        if idea.name not in self._probes:
+            self._probes[idea.name] = probe(idea)
+        return self._probes[idea.name]
+
+    def propose(self, context: dict, n: int = 3) -> list[dict]:
+        from research_harness.agent import catalogue  # noqa: PLC0415 - scipy; the plugin reads agent_names() at load
+
+        chosen = catalogue.propose(self._ideas(), context.get("journal", []), n, self.seed, context.get("slot", 1))
+        return [i.metadata() for i in chosen]
+
+    def review(self, candidates: list[dict], context: dict) -> dict:
+        from research_harness.agent import catalogue  # noqa: PLC0415
+
+        ideas = self._ideas()
+        tried = set(context.get("tried", ()))
+        scores = [catalogue.score(ideas[c["name"]], self._probe(ideas[c["name"]]), context.get("baseline"), tried)
+                  for c in candidates]
+        return {"scores": scores, "selected": catalogue.select(scores, self.seed, context.get("slot", 1))}
+
+    def refine(self, idea: dict, context: dict) -> dict:
+        from research_harness.agent import catalogue  # noqa: PLC0415
+
+        found = self._ideas()[idea["name"]]
+        return catalogue.refine(found, self._probe(found), context.get("baseline"))
+
+    def implement(self, idea: dict, context: dict, error: str | None = None) -> str:
+        found = self._ideas().get(idea["name"])
+        if found is None or not found.source_file:
+            raise AgentConfigError(f"the catalogue has no module for {idea['name']!r}; only a model backend writes code")
+        return Path(found.source_file).read_text(encoding="utf-8")
+
+    def review_paper(self, markdown: str, context: dict) -> list[dict]:
+        return []
+
+    def review_abstract(self, abstract: str, context: dict) -> list[dict]:
+        return []
+
+    def revise_paper(self, sections: dict, findings: list, context: dict) -> dict:
+        return {"sections": {}, "changelog": []}
+
+
+def agent_names() -> list[str]:
+    return [*BUILTIN, *sorted(ep.name for ep in entry_points(group="research_harness.agents")
+                              if ep.name not in BUILTIN)]
+
+
+def make_agent(name: str, *, workspace: Path, ideas: Callable[[], dict], seed: int = 0):
+    """The agent called `name`; configuration errors raise AgentConfigError with the fix."""
+    if name == "catalogue":
+        return CatalogueAgent(ideas, seed)
+    if name == "openai":
+        from research_harness.agent.openai_backend import OpenAIAgent  # noqa: PLC0415
+        from research_harness.agent.transcripts import TranscriptStore  # noqa: PLC0415
+
+        return OpenAIAgent(transcripts=TranscriptStore.for_workspace(workspace))
+    for ep in entry_points(group="research_harness.agents"):
+        if ep.name == name:
+            return ep.load()(workspace=workspace, seed=seed)
+    raise AgentConfigError(f"unknown research agent {name!r}; choose one of: {', '.join(agent_names())}")

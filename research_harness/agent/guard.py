@@ -1,0 +1,264 @@
+"""A static check of model-written idea modules, on the syntax tree, before any import.
+
+Code a model wrote is untrusted: once accepted it is imported into the training process
+with that process's rights. So the rules are an allow-list where one is possible
+(imports) and deny-lists where not (names, attributes), and they are strict: an idea
+acts only through the trainer's extension points, on the model it is handed, so it
+needs no files, processes, sockets, reflection or dynamic code. The rules cannot prove
+safety (Python is too dynamic); the child-process smoke test with its audit hook
+(sandbox.py) is the second line. `rules_text()` is what the implement prompt shows
+the model, so the prompt and the check cannot drift apart."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+
+__all__ = ["GuardError", "check_module", "ensure_safe", "code_lines", "rules_text", "ALLOWED_IMPORTS",
+           "DENIED_NAMES", "DENIED_ATTRIBUTES", "MAX_CODE_LINES"]
+
+MAX_CODE_LINES = 200  # code lines must be fewer than this
+MAX_PROBLEMS = 25
+
+ALLOWED_IMPORTS = ("math", "torch", "torch.nn", "torch.nn.functional", "functools", "trainer.ideas",
+                   "trainer.ideas.base", "trainer.model", "trainer.optim", "trainer.config")
+
+# Builtins that reach files, code, input or the interpreter's internals: refused as names.
+DENIED_NAMES = frozenset({"open", "eval", "exec", "compile", "__import__", "getattr", "setattr", "delattr",
+                          "vars", "globals", "locals", "input", "breakpoint", "exit", "quit", "help"})
+
+# torch attributes that reach files, processes, native code or code generation.
+TORCH_DENIED = frozenset({"load", "save", "hub", "from_file", "cpp_extension", "library", "ops", "_C", "classes",
+                          "jit", "multiprocessing", "distributed", "package", "compile", "compiler", "utils",
+                          "serialization", "onnx", "profiler", "fx", "export", "jiterator", "storage"})
+# Modules the allowed ones expose as attributes (torch.os, trainer.ideas.importlib, F.np, ...),
+# and other ways out: frames, pickling, numpy's file writers.
+ESCAPES = frozenset({"os", "sys", "builtins", "ctypes", "glob", "importlib", "inspect", "platform", "threading",
+                     "subprocess", "socket", "shutil", "pickle", "marshal", "tempfile", "signal", "types", "gc",
+                     "code", "codeop", "runpy", "mmap", "resource", "atexit", "operator", "copyreg", "pathlib",
+                     "Path", "io", "np", "numpy", "pkgutil", "entry_points", "discover_ideas", "tokenize", "ast",
+                     "dataclasses", "tofile", "dump", "dumps", "open", "system", "popen",
+                     "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "f_globals", "f_builtins",
+                     "f_locals", "f_back", "f_code", "tb_frame", "tb_next", "co_code", "with_traceback"})
+DENIED_ATTRIBUTES = TORCH_DENIED | ESCAPES
+
+ALLOWED_DUNDERS = frozenset({"__init__"})
+TOP_LEVEL_OK = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
+                ast.AnnAssign, ast.Pass)
+_DUNDER_STRING = re.compile(r"__\w+__")
+
+
+class GuardError(ValueError):
+    """A module the guard refused; `problems` lists each reason with its line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("the module was refused: " + "; ".join(self.problems))
+
+
+def ensure_safe(source: str) -> None:
+    problems = check_module(source)
+    if problems:
+        raise GuardError(problems)
+
+
+def check_module(source: str) -> list[str]:
+    """The problems found in `source` ("line N: reason" or "module: reason"); empty means accepted."""
+    if not isinstance(source, str):
+        return [f"module: expected Python source text, got {type(source).__name__}"]
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [f"line {exc.lineno or 1}: syntax error: {exc.msg}"]
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        return [f"module: cannot be parsed: {type(exc).__name__}: {exc}"]
+    found: list[tuple[int, str]] = []
+    try:
+        _Checker(found).run(tree)
+        n = code_lines(source, tree)
+    except RecursionError:
+        return ["module: nested too deeply to check; write flatter code"]
+    if n >= MAX_CODE_LINES:
+        found.append((0, f"module: {n} lines of code; the limit is {MAX_CODE_LINES - 1} (blank lines, comments "
+                         "and docstrings do not count)"))
+    if not any(_assigns_idea(node) for node in tree.body):
+        found.append((0, "module: no module-level `IDEA = ...`; define IDEA as an instance of your Idea subclass"))
+    problems = sorted(set(found), key=lambda p: p)
+    out = [msg for _, msg in problems]
+    if len(out) > MAX_PROBLEMS:
+        out = out[:MAX_PROBLEMS] + [f"module: and {len(out) - MAX_PROBLEMS} more problems"]
+    return out
+
+
+def _assigns_idea(node: ast.stmt) -> bool:
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+    return any(isinstance(t, ast.Name) and t.id == "IDEA" for t in targets)
+
+
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                ids.add(id(first))
+                ids.add(id(first.value))
+    return ids
+
+
+def code_lines(source: str, tree: ast.AST | None = None) -> int:
+    """Lines holding code: not blank, not only a comment, not part of a docstring."""
+    tree = tree if tree is not None else ast.parse(source)
+    docstrings = _docstring_nodes(tree)
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Expr) and id(node) in docstrings:
+            skipped.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    rows: set[int] = set()
+    ignore = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+              tokenize.ENCODING, tokenize.ENDMARKER}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type not in ignore:
+                rows.update(range(tok.start[0], tok.end[0] + 1))
+    except (tokenize.TokenError, SyntaxError):
+        rows = {i for i, line in enumerate(source.splitlines(), 1) if line.strip() and not line.strip().startswith("#")}
+    return len(rows - skipped)
+
+
+class _Checker:
+    """One pass over every node; each rule adds (line, message)."""
+
+    def __init__(self, found: list[tuple[int, str]]):
+        self.found = found
+        self.imported: set[str] = set()  # names bound by imports: read-only for the module
+
+    def add(self, node: ast.AST, reason: str) -> None:
+        line = getattr(node, "lineno", 0) or 0
+        self.found.append((line, f"line {line}: {reason}"))
+
+    def run(self, tree: ast.Module) -> None:
+        docstrings = _docstring_nodes(tree)
+        for node in tree.body:
+            if not isinstance(node, TOP_LEVEL_OK) and id(node) not in docstrings:
+                self.add(node, f"top-level {type(node).__name__.lower()} statement; the module may hold only imports, "
+                               "constants, functions, classes and IDEA (code runs inside the hooks, when the flag is on)")
+        nodes = list(ast.walk(tree))
+        for node in nodes:  # imports first: the alias set decides the attribute-assignment rule
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.check_import(node)
+        for node in nodes:
+            self.check(node, docstrings)
+
+    # -- imports --------------------------------------------------------------------------------
+    def check_import(self, node: ast.Import | ast.ImportFrom) -> None:
+        allowed = ", ".join(ALLOWED_IMPORTS)
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name not in ALLOWED_IMPORTS:
+                    self.add(node, f"import of {alias.name!r} is not allowed; allowed modules: {allowed}")
+                self.imported.add(alias.asname or alias.name.split(".")[0])
+            return
+        module = node.module or ""
+        if node.level:
+            self.add(node, "relative imports are not allowed; import from the allowed modules by full name")
+        elif module == "__future__":
+            bad = [a.name for a in node.names if a.name != "annotations"]
+            if bad:
+                self.add(node, f"from __future__ import {', '.join(bad)} is not allowed (only annotations)")
+            return
+        elif module not in ALLOWED_IMPORTS:
+            self.add(node, f"import from {module!r} is not allowed; allowed modules: {allowed}")
+        for alias in node.names:
+            if alias.name == "*":
+                self.add(node, f"`from {module} import *` is not allowed; import the names you use")
+            elif alias.name in DENIED_ATTRIBUTES or alias.name in DENIED_NAMES or alias.name.startswith("_"):
+                self.add(node, f"importing {alias.name!r} from {module!r} is not allowed (it reaches files, "
+                               "processes, native code or private internals)")
+            self.imported.add(alias.asname or alias.name)
+
+    # -- everything else --------------------------------------------------------------------------
+    def check(self, node: ast.AST, docstrings: set[int]) -> None:
+        if isinstance(node, ast.Name):
+            self.check_name(node, node.id)
+        elif isinstance(node, ast.Attribute):
+            self.check_attribute(node)
+        elif isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.check_store(node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self.check_dunder(node, node.name, "defining")
+        elif isinstance(node, ast.arg):
+            self.check_dunder(node, node.arg, "the parameter name")
+        elif isinstance(node, ast.keyword) and node.arg:
+            self.check_dunder(node, node.arg, "the keyword")
+        elif isinstance(node, ast.alias):
+            pass  # checked with its import
+        elif isinstance(node, (ast.Global,)):
+            self.add(node, "`global` statements are not allowed; keep state on the Idea or the modules it adds")
+        elif isinstance(node, ast.Match):
+            self.add(node, "`match` statements are not allowed (class patterns read attributes by name)")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "format_map"):
+            self.add(node, "str.format is not allowed (format fields can read attributes); use an f-string")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            if _DUNDER_STRING.fullmatch(node.value) and node.value not in ALLOWED_DUNDERS:
+                self.add(node, f"the string {node.value!r} names a dunder attribute; that reflection is not allowed")
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.asname:
+                    self.check_dunder(node, alias.asname, "the alias")
+
+    def check_name(self, node: ast.Name, name: str) -> None:
+        if name in DENIED_NAMES:
+            self.add(node, f"{name!r} is not allowed (no file, process, input or dynamic-code access, no reflection)")
+        else:
+            self.check_dunder(node, name, "the name")
+
+    def check_dunder(self, node: ast.AST, name: str, what: str) -> None:
+        if name.startswith("__") and name not in ALLOWED_DUNDERS:
+            self.add(node, f"{what} {name!r} is not allowed: names starting with '__' (other than __init__) "
+                           "reach the interpreter's internals")
+
+    def check_attribute(self, node: ast.Attribute) -> None:
+        attr = node.attr
+        if attr.startswith("__"):
+            if attr not in ALLOWED_DUNDERS:
+                self.add(node, f"the attribute {attr!r} is not allowed: dunder attributes other than __init__ "
+                               "reach the interpreter's internals (use extend_module to change a module's class)")
+        elif attr in DENIED_ATTRIBUTES:
+            self.add(node, f"the attribute {attr!r} is not allowed: it reaches files, processes, native code "
+                           "or other modules")
+        elif attr.startswith("_") and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            self.add(node, f"the private attribute {attr!r} is not allowed (only self._name); name your own "
+                           "attributes without a leading underscore")
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.check_store(node)
+
+    def check_store(self, node: ast.Attribute | ast.Subscript) -> None:
+        root = node
+        while isinstance(root, (ast.Attribute, ast.Subscript)):
+            root = root.value
+        if isinstance(root, ast.Name) and root.id in self.imported:
+            self.add(node, f"assigning into the imported {root.id!r} changes every run, the baseline's included; "
+                           "change only the model, configs or optimizers the hooks are given")
+
+
+def rules_text() -> str:
+    """The rules as the implement prompt states them."""
+    return "\n".join([
+        f"- Imports only from: {', '.join(ALLOWED_IMPORTS)} (and `from __future__ import annotations`). "
+        "No relative or star imports.",
+        "- Top level: only imports, constants, functions, classes and the module-level `IDEA = ...`. "
+        "All behaviour lives in the hooks, which run only when the flag is on.",
+        f"- Fewer than {MAX_CODE_LINES} lines of code (blank lines, comments and docstrings do not count).",
+        f"- Never use these names: {', '.join(sorted(DENIED_NAMES))}.",
+        "- No names or attributes starting with '__' except `__init__` (so `super().__init__()` is fine; "
+        "`__class__`, `__dict__` are not: use `extend_module(module, Mixin)` to change a module's class). "
+        "No private attributes (`x._name`) except on `self`. No string that names a dunder attribute.",
+        f"- These attributes are refused wherever they appear: {', '.join(sorted(TORCH_DENIED))} (torch's file, "
+        f"process and native-code APIs) and {', '.join(sorted(ESCAPES))}.",
+        "- No `global`, no `match`, no `str.format` (use f-strings). Never assign into an imported module, "
+        "class or object (e.g. `F.cross_entropy = ...`): that would change the baseline runs too.",
+        "- No files, network, processes or threads: the module is smoke-trained in a sandbox that refuses them.",
+    ])
