@@ -2,8 +2,9 @@
 
 Reports of ideas that did not proceed and stale figures move to archive/; the
 variance report, the final experiment report, the paper and the idea log stay. The
-summary gives the question, the hypothesis, the key result (effect size and
-significance) and the paths, or says plainly that every idea failed, with lessons."""
+summary gives the question, the hypothesis, the key result (effect size, the corrected
+test and the evidence level) and the paths, or says plainly that every idea failed,
+with lessons. It never calls a preliminary result confirmed."""
 
 import pytest
 
@@ -23,6 +24,16 @@ def test_archive(research, record_property):
 
 
 def test_summary(research, record_property):
-    text = conclude.summary(Discovery(research.runner))
+    disc = Discovery(research.runner)
+    text = conclude.summary(disc)
     record_property("research_note", text)
-    assert text.startswith("RESEARCH SUMMARY")
+    winner = disc.winner()
+    if winner is None:
+        entries = disc.journal().entries
+        assert "no paper" in text or "has not finished" in text or not entries, text
+        assert "CONFIRMED" not in text and "PRELIMINARY" not in text
+    else:
+        level = winner.evidence["level"]
+        assert f"Evidence: {level.upper()}" in text, text
+        assert ("CONFIRMED" in text) == (level == "confirmed") == (winner.status == "Validated")
+        assert str(research.workspace.experiment_report(winner.idea, research.settings.label)) in text

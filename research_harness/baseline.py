@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from research_harness.reports import baseline as report
+from trainer.record import write_text_atomic
 from research_harness.runner import Arm, Runner
 from research_harness.stats import Summary, summarize
 from research_harness.workspace import BASELINE_SEEDS, seed_order
@@ -32,20 +33,20 @@ class Baseline:
         return summarize(self.values)
 
 
-def study_identity(runner: Runner) -> tuple[str, int, str]:
-    from trainer.run import plan_run  # noqa: PLC0415
-
-    plan = plan_run(runner.settings.preset, train_tokens=runner.settings.tokens, device=runner.settings.device)
-    return plan.preset, runner.settings.tokens, plan.device.type
-
-
 def report_path(runner: Runner) -> Path:
     return runner.workspace.baseline_report(runner.settings.label)
 
 
 def reusable_report(runner: Runner) -> tuple[report.BaselineReport | None, str]:
-    preset, tokens, device = study_identity(runner)
-    return report.reusable(report_path(runner), BASELINE_SEEDS, preset, tokens, device)
+    """(report, "") when the existing report may be reused; (None, why not) otherwise.
+
+    Reuse needs valid 5-seed data, as the seed says, and more: its run keys must be the
+    keys this study would give the same seeds now. A key hashes the code and data
+    fingerprints, the configuration, the budget and the device, so a report made by other
+    code or other data is never reused."""
+    plan = runner.plan(BASELINE)
+    return report.reusable(report_path(runner), {s: plan.key(s) for s in BASELINE_SEEDS},
+                           plan.code_fingerprint, plan.data_fingerprint)
 
 
 def load(runner: Runner, *, train_missing: bool = True) -> Baseline:
@@ -65,7 +66,7 @@ def load(runner: Runner, *, train_missing: bool = True) -> Baseline:
         return Baseline(existing.val_loss, existing.wall_time, records, str(existing.path))
     records = {}
     for seed in BASELINE_SEEDS:
-        rec = runner.ensure(BASELINE, seed) if train_missing else runner.lookup(BASELINE, seed)
+        rec = runner.get_or_train(BASELINE, seed)[0] if train_missing else runner.lookup(BASELINE, seed)
         if rec is not None:
             records[seed] = rec
     return Baseline({s: r["val_loss"] for s, r in records.items()}, {s: r["wall_time"]["total_s"] for s, r in records.items()},
@@ -79,6 +80,5 @@ def write_report(runner: Runner, baseline: Baseline) -> Path | None:
     if not all(math.isfinite(v) for v in baseline.values):
         return None
     path = report_path(runner)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(report.render(list(baseline.records.values()), runner.settings), encoding="utf-8")
+    write_text_atomic(path, report.render(list(baseline.records.values()), runner.settings))
     return path

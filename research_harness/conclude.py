@@ -1,5 +1,6 @@
 """Phases 3 and 4 glue: the paper's inputs from the store and the journal, the archive
-step, and the closing summary (honest when every idea failed)."""
+step, and the closing summary (honest when every idea failed; the evidence level, not
+the gate, says what was found)."""
 
 from __future__ import annotations
 
@@ -7,27 +8,43 @@ import shutil
 from pathlib import Path
 
 from research_harness import baseline as phase1
+from research_harness import stats
 from research_harness.discovery.study import Discovery
-from research_harness.stats import compare_arms
-from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, seed_order
+from research_harness.workspace import seed_order
+
+
+def _look_seeds(entry) -> list[int]:
+    return sorted({s for look in entry.looks if look for s in look}, key=seed_order)
 
 
 def paper_inputs(disc: Discovery, entry):
     from research_harness.paper import PaperInputs  # noqa: PLC0415
 
-    seeds = max((d["seeds"] for d in entry.decisions), key=len, default=list(ARM_SEEDS))
-    control, _ = disc.arm_records(entry.slot, "control", seeds)
-    exp, _ = disc.arm_records(entry.slot, "exp", seeds)
+    seeds = _look_seeds(entry)
+    control, _ = disc.arm_records(entry, "control", seeds)
+    exp, _ = disc.arm_records(entry, "exp", seeds)
     base = phase1.load(disc.runner, train_missing=False)
     if len(base.records) != 5:
         raise RuntimeError("the paper needs the five baseline run records in the store; the reused report alone "
                            "has no loss curves. Fix: delete the baseline report to retrain phase 1")
+    family = []
+    for other in disc.journal().entries:
+        if other.idea != entry.idea and other.looks:
+            family.append({"idea": other.idea, "looks": [
+                (disc.arm_records(other, "control", look)[0], disc.arm_records(other, "exp", look)[0]) if look else None
+                for look in other.looks]})
+    agent = disc.agent
+    hashes = []
+    if getattr(agent, "transcripts", None) is not None:
+        hashes = sorted(t["hash"] for t in agent.transcripts.all())
     settings = disc.runner.settings
-    return PaperInputs(topic=entry.idea, idea=disc.ideas()[entry.idea].metadata(),
+    return PaperInputs(topic=entry.idea, idea={**entry.metadata, "name": entry.idea},
                        baseline=[base.records[s] for s in sorted(base.records, key=seed_order)],
                        control=control, experimental=exp, research_tokens=settings.tokens,
-                       research_scale=settings.research_scale,
-                       decision_history=[{"seeds": d["seeds"]} for d in entry.decisions])
+                       research_scale=settings.research_scale, looks=[list(x) if x else None for x in entry.looks],
+                       confirm=settings.confirm, family=family,
+                       agent={"backend": getattr(agent, "backend", type(agent).__name__),
+                              "model": getattr(agent, "model", None), "transcripts": hashes})
 
 
 def archive(disc: Discovery) -> list[Path]:
@@ -44,11 +61,11 @@ def archive(disc: Discovery) -> list[Path]:
         report = ws.experiment_report(entry.idea, label)
         if entry.idea != final and report.exists():
             moved.append(_move(report, ws.archive / "experiments" / report.name))
-    figures = ws.papers / "figures"
-    if figures.exists():
-        for fig in figures.iterdir():
-            if not fig.name.startswith(f"{final}_"):
-                moved.append(_move(fig, ws.archive / "figures" / fig.name))
+    for figures in (ws.papers / "figures", ws.research_docs / "figures"):
+        if figures.exists():
+            for fig in figures.iterdir():
+                if not fig.name.startswith(f"{final}_"):
+                    moved.append(_move(fig, ws.archive / "figures" / fig.name))
     return moved
 
 
@@ -66,30 +83,41 @@ def summary(disc: Discovery) -> str:
     scale = "" if settings.research_scale else f" (NOT the research scale: {settings.tokens:,} tokens per run)"
     winner = disc.winner()
     if winner is not None:
-        seeds = max((d["seeds"] for d in winner.decisions), key=len)
-        control, _ = disc.arm_records(winner.slot, "control", seeds)
-        exp, _ = disc.arm_records(winner.slot, "exp", seeds)
-        base = phase1.load(disc.runner, train_missing=False)
-        cmp = compare_arms([r["val_loss"] for r in control], [r["val_loss"] for r in exp], base.values)
-        sig = "significant at alpha 0.05" if cmp.p_one_sided < 0.05 else "not significant at alpha 0.05"
+        seeds = _look_seeds(winner)
+        control, _ = disc.arm_records(winner, "control", seeds)
+        exp, _ = disc.arm_records(winner, "exp", seeds)
+        cmp = stats.compare_arms([r["val_loss"] for r in control], [r["val_loss"] for r in exp])
+        ev = winner.evidence
         pdf = ws.papers / "paper.pdf"
+        claim = {"confirmed": "CONFIRMED: the improvement survives the correction for every look and idea.",
+                 "preliminary": "PRELIMINARY: it passed the seed's gate (d >= 0.5) but the corrected test does not "
+                                "confirm it; do not report it as an established improvement.",
+                 }.get(ev.get("level"), "not supported")
         return "\n".join([
             f"RESEARCH SUMMARY{scale}",
             f"Question: does {winner.title} (--use_{winner.idea}) lower val_loss at {settings.label} tokens?",
             f"Hypothesis: {winner.plan.get('hypothesis', '')}",
-            f"Result: {winner.result}; Hedges' g = {cmp.hedges_g:.2f} (95% CI [{cmp.g_ci[0]:.2f}, {cmp.g_ci[1]:.2f}]); "
-            f"one-sided Welch p = {cmp.p_one_sided:.4f} ({sig}); lower val_loss is better.",
+            f"Result: mean val_loss {cmp.experimental.mean:.4f} (experimental) vs {cmp.control.mean:.4f} (control), "
+            f"N = {len(control)} seeds per arm; Cohen's d = {cmp.cohens_d:.2f}, Hedges' g = {cmp.hedges_g:.2f} "
+            f"(95% CI of the effect [{cmp.d_ci[0]:.2f}, {cmp.d_ci[1]:.2f}]); {ev.get('decided_by', 'paired t')} "
+            f"p adjusted for looks and ideas = {ev.get('p_family_adjusted', float('nan')):.3g}; lower val_loss is better.",
+            f"Evidence: {claim}",
             f"Paper: {pdf if pdf.exists() else ws.papers / (winner.idea + '.md')}",
             f"Experiment report: {ws.experiment_report(winner.idea, settings.label)}",
             f"Idea log: {ws.idea_log}",
         ])
+    errors = [r["error"] for r in journal.ideation.values() if r.get("error")]
     if not journal.entries:
+        if errors:
+            return f"RESEARCH SUMMARY{scale}\nThe research agent failed before any idea was selected: {errors[0]}"
         return f"RESEARCH SUMMARY{scale}\nNo idea was tried yet: run phase 2 (pytest experiments/ -k discovery)."
     tried = ", ".join(f"{e.idea} ({e.status}{': ' + e.result if e.result else ''})" for e in journal.entries)
     lessons = [lesson for e in journal.entries for lesson in e.lessons]
     done = len(journal.entries) >= 3 or all(e.status in ("Failed", "Inconclusive", "Archived") for e in journal.entries)
     head = (f"All {len(journal.entries)} ideas failed to beat the baseline's noise: no paper was written."
             if done else f"The discovery loop has not finished ({len(journal.entries)} idea(s) so far).")
+    if errors:
+        head += f" The research agent failed: {errors[0]}"
     return "\n".join([f"RESEARCH SUMMARY{scale}", head, f"Tried: {tried}.",
                       "Lessons: " + (" ".join(lessons) if lessons else "none recorded."),
                       f"Baseline report: {phase1.report_path(disc.runner)}",

