@@ -3,7 +3,7 @@
 process training several seeds of one configuration (the shape of phase 1).
 
     python benchmarks/train_speed.py --preset cpu-small --tokens 1000000 --seeds 1
-    python benchmarks/train_speed.py --preset gpu-88m --tokens 1000000 --seeds 5   # on a GPU
+    python benchmarks/train_speed.py --preset gpu-88m --tokens 1000000 --seeds 5 --rerun 2   # on a GPU
 
 Prints one line per seed and a summary; --json writes the figures to a file."""
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -45,8 +46,13 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=1, help="seeds trained in one process (one build/compile)")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto")
     p.add_argument("--peak_tflops", type=float, default=None, help="device peak for MFU (default: known GPUs)")
+    p.add_argument("--rerun", type=int, default=0,
+                   help="retrain the first seed this many times in fresh sessions: the run-to-run spread of "
+                        "identical runs (0 on CPU; on CUDA the tolerance the flag-off verification needs)")
     p.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args()
+    if args.rerun < 0:
+        p.error(f"--rerun must be 0 or more, got {args.rerun}")
     if args.tokens <= 0 or args.seeds <= 0:
         p.error(f"--tokens and --seeds must be positive, got {args.tokens} and {args.seeds}")
     if args.peak_tflops is not None and args.peak_tflops <= 0:
@@ -73,11 +79,26 @@ def main() -> None:
     steady = rows[-1]["tokens_per_s"]
     print(f"[bench] {args.seeds} seed(s) x {args.tokens:,} tokens in {total:.1f} s wall (process, compile included); "
           f"steady state {steady:,.0f} tok/s; {fpt / 1e6:.1f} MFLOP/token")
+    losses = [r["val_loss"] for r in rows]
+    if len(losses) > 1:
+        print(f"[bench] val_loss {statistics.mean(losses):.4f} ± {statistics.stdev(losses):.4f} (mean ± std, "
+              f"{len(losses)} seeds; lower is better)")
+    reruns = []
+    for _ in range(args.rerun):
+        fresh = TrainingSession(args.preset, train_tokens=args.tokens, device=args.device,
+                                train_overrides={"compile": args.compile}, log=lambda *a: None)
+        reruns.append(fresh.run(rows[0]["seed"], RunOptions(quiet=True))["val_loss"])
+        del fresh
+    if reruns:
+        spread = max(abs(v - rows[0]["val_loss"]) for v in reruns)
+        sigma = statistics.stdev(losses) if len(losses) > 1 else float("nan")
+        print(f"[bench] seed {rows[0]['seed']} retrained {len(reruns)}x in fresh sessions: max |delta val_loss| "
+              f"{spread:.3g} nats ({spread / sigma:.3g} sigma of the seeds)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"preset": session.preset, "device": rec["device"], "compiled": session.compiled,
                        "tokens": args.tokens, "seeds": rows, "process_wall_s": total, "flops_per_token": fpt,
-                       "peak_tflops": peak}, fh, indent=2)
+                       "peak_tflops": peak, "rerun_val_losses": reruns}, fh, indent=2)
 
 
 if __name__ == "__main__":

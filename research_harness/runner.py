@@ -44,8 +44,19 @@ class Runner:
     @property
     def idea_dirs(self) -> list:
         """Researchers' ideas (and model-written ones) live under <workspace>/experiments/ideas/."""
-        ideas = self.workspace.root / "experiments" / "ideas"
-        return [ideas, ideas / "generated"]
+        return [self.workspace.root / "experiments" / "ideas", self.generated_dir]
+
+    @property
+    def generated_dir(self):
+        """Where the research agent's modules live: their code is untrusted."""
+        return self.workspace.root / "experiments" / "ideas" / "generated"
+
+    def untrusted(self, plan: RunPlan) -> bool:
+        """Whether a model wrote one of the plan's ideas (its runs train apart)."""
+        from pathlib import Path  # noqa: PLC0415
+
+        here = self.generated_dir.resolve()
+        return any(i.source_file and Path(i.source_file).resolve().parent == here for i in plan.ideas)
 
     @property
     def store(self) -> RunStore:

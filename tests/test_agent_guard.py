@@ -50,9 +50,9 @@ GOOD = textwrap.dedent('''\
 
 
     class GatedZLoss(Idea):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self._scale = 1.0 / math.sqrt(2.0)
+        @torch.no_grad()
+        def describe(self, model) -> float:
+            return math.sqrt(sum(p.numel() for p in model.parameters()))
 
         def patch_model(self, model) -> None:
             model.loss_fn = functools.partial(z_loss, inner=model.loss_fn)
@@ -106,6 +106,36 @@ REFUSED = [
     (idea("pass") + "\ndef __getattr__(name):\n    return name\n", 12, "defining '__getattr__' is not allowed"),
     (idea("x = (lambda: (yield))().gi_frame.f_globals"), 7, "the attribute 'gi_frame' is not allowed"),
 ]
+
+
+def _marked(source: str) -> tuple[str, int]:
+    """A source with one line marked `# HERE`, and that line's number."""
+    return source, next(i for i, line in enumerate(source.splitlines(), 1) if "# HERE" in line)
+
+
+# Importing a module must do nothing: the flag-off baseline runs in the same process afterwards.
+IMPORT_TIME = [
+    (_marked(idea("pass") + "\nSCALE = torch.ones(3)  # HERE\n"), "a call in a module-level constant runs at import"),
+    (_marked("import torch\nfrom trainer.ideas.base import Idea\n\n\nclass Candidate(Idea):\n"
+             "    torch.set_printoptions  # HERE\n\n    def patch_model(self, model):\n        pass\n\n\n"
+             f"IDEA = Candidate({META.format(name='candidate')})\n"), "an Expr statement in a class body runs at import"),
+    (_marked("import torch\nfrom trainer.ideas.base import Idea\n\n\nclass Candidate(Idea):\n"
+             "    def __init__(self, **kw):  # HERE\n        super().__init__(**kw)\n\n\n"
+             f"IDEA = Candidate({META.format(name='candidate')})\n"), "Candidate.__init__ runs when IDEA is built"),
+    (_marked(idea("pass") + "\n\ndef helper(x=torch.zeros(1)):  # HERE\n    return x\n"),
+     "a call in the default arguments of helper"),
+    (_marked("import functools\n" + idea("pass") + "\n\n@functools.partial(print)  # HERE\ndef helper():\n    return 1\n"),
+     "the decorator call partial(...) on helper runs at import time"),
+    (_marked(idea("torch.set_default_dtype(torch.float64)  # HERE")), "the attribute 'set_default_dtype' is not allowed"),
+    (_marked(idea("torch.manual_seed(0)  # HERE")), "the attribute 'manual_seed' is not allowed"),
+]
+
+
+@pytest.mark.parametrize("marked, reason", IMPORT_TIME, ids=[r[1][:40] for r in IMPORT_TIME])
+def test_code_that_would_run_at_import_or_change_global_state_is_refused(marked, reason):
+    source, line = marked
+    problems = check_module(source)
+    assert any(p.startswith(f"line {line}: ") and reason in p for p in problems), problems
 
 
 @pytest.mark.parametrize("source, line, reason", REFUSED, ids=[r[2][:40] for r in REFUSED])

@@ -123,6 +123,12 @@ def test_loading_the_plugin_imports_no_torch(pytester):
     (["--research-device", "tpu"], "--research-device 'tpu' is not one of: auto, cpu, cuda, cuda:N, mps"),
     (["--research-tokens", "lots"], "--research-tokens must be a whole number, got 'lots'"),
     (["--research-tokens", "0"], "--research-tokens must be positive, got 0"),
+    (["--research-agent", "oracle"], "--research-agent 'oracle' is unknown; choose one of: catalogue, openai"),
+    (["--research-agent-seed", "x"], "--research-agent-seed must be a whole number, got 'x'"),
+    (["--research-max-seeds", "3"], "--research-max-seeds must be between 5"),
+    (["--research-calibration-studies", "0"], "--research-calibration-studies must be positive, got 0"),
+    (["--research-executor", "slurm"], "--research-executor 'slurm' is unknown; choose one of: local, ray"),
+    (["--research-ray-cpus", "-1"], "--research-ray-cpus must be positive, got -1"),
 ])
 def test_each_bad_option_value_is_one_usage_error(study, args, message):
     result = study.runpytest_subprocess("experiments", *args)
@@ -188,3 +194,18 @@ def test_hooks_see_each_stored_run_once_and_each_report(study):
     assert len(stored) == 5 == len(set(stored))  # baseline_variance asks again: still once per run
     assert {line.split()[0] for line in stored} == {p.stem for p in (study.path / "runs").glob("*.json")}
     assert "baseline_variance_3k.md" in (study.path / "reports.txt").read_text()
+
+
+def test_the_a_a_calibration_runs_only_when_asked_and_reports_its_false_positive_rate(study):
+    collected = study.runpytest_subprocess("experiments", "--collect-only", "-q", *ARGS).stdout.str()
+    assert "test_null_repetition" not in collected and "deselected" in collected
+    result = study.runpytest_subprocess("experiments", "-m", "research_calibration", "--research-calibration-studies",
+                                        "2", "-rs", *ARGS)
+    result.assert_outcomes(passed=3)
+    report = (study.path / "docs/research/calibration_3k.md").read_text()
+    assert "| P(paper) per idea | " in report and "/2 = " in report and "Simulated decision code" in report
+    results = json.loads((study.path / "docs/research/calibration/aa_3k.json").read_text())
+    runs = {p.stem for p in (study.path / "runs").glob("*.json")}
+    assert [r["rep"] for r in results["repetitions"]] == [1, 2]
+    assert len(runs) == sum(2 * len(r["seeds"]) for r in results["repetitions"])  # both arms, each seed once
+    assert all(r["seeds"][0] >= 100_000 for r in results["repetitions"])  # its own seeds, not the study's

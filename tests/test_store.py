@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixtures_paper import make_record
-from research_harness.frame import runs_frame
+from research_harness import runs_frame
 from research_harness.store import RunStore, StoreError
 from research_harness.workspace import token_label
 from trainer.record import RECORD_SCHEMA, record_problem

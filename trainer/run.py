@@ -263,7 +263,7 @@ class TrainingSession:
         out = Path(opts.output_dir) if opts.output_dir else None
         if out is not None:
             ckpt.check_output_dir(out, opts.overwrite)
-        cfg, L_full = self.train_cfg, self.model_cfg.seq_len
+        cfg = self.train_cfg
         t_setup = time.perf_counter()
         self.model.init_weights(seed)
         optimizers = self._optimizers()

@@ -33,6 +33,15 @@ DENIED_NAMES = frozenset({"open", "eval", "exec", "compile", "__import__", "geta
 TORCH_DENIED = frozenset({"load", "save", "hub", "from_file", "cpp_extension", "library", "ops", "_C", "classes",
                           "jit", "multiprocessing", "distributed", "package", "compile", "compiler", "utils",
                           "serialization", "onnx", "profiler", "fx", "export", "jiterator", "storage"})
+# torch settings that are global to the process: a hook that changed one would change every
+# later run in it, the baseline's included, long after the hook's own run.
+GLOBAL_STATE = frozenset({"set_default_dtype", "set_default_device", "set_default_tensor_type", "manual_seed",
+                          "manual_seed_all", "seed", "set_rng_state", "set_num_threads", "set_num_interop_threads",
+                          "use_deterministic_algorithms", "set_flush_denormal", "set_float32_matmul_precision",
+                          "backends", "set_grad_enabled", "set_anomaly_enabled", "set_printoptions",
+                          "set_warn_always", "random", "cuda", "set_autocast_enabled"})
+# Decorators that may be called at import time: they only wrap the function they decorate.
+IMPORT_TIME_DECORATORS = frozenset({"no_grad", "inference_mode", "lru_cache", "cache"})
 # Modules the allowed ones expose as attributes (torch.os, trainer.ideas.importlib, F.np, ...),
 # and other ways out: frames, pickling, numpy's file writers.
 ESCAPES = frozenset({"os", "sys", "builtins", "ctypes", "glob", "importlib", "inspect", "platform", "threading",
@@ -42,7 +51,7 @@ ESCAPES = frozenset({"os", "sys", "builtins", "ctypes", "glob", "importlib", "in
                      "dataclasses", "tofile", "dump", "dumps", "open", "system", "popen",
                      "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "f_globals", "f_builtins",
                      "f_locals", "f_back", "f_code", "tb_frame", "tb_next", "co_code", "with_traceback"})
-DENIED_ATTRIBUTES = TORCH_DENIED | ESCAPES
+DENIED_ATTRIBUTES = TORCH_DENIED | GLOBAL_STATE | ESCAPES
 
 ALLOWED_DUNDERS = frozenset({"__init__"})
 TOP_LEVEL_OK = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
@@ -145,12 +154,73 @@ class _Checker:
             if not isinstance(node, TOP_LEVEL_OK) and id(node) not in docstrings:
                 self.add(node, f"top-level {type(node).__name__.lower()} statement; the module may hold only imports, "
                                "constants, functions, classes and IDEA (code runs inside the hooks, when the flag is on)")
+        self.check_import_time(tree)
         nodes = list(ast.walk(tree))
         for node in nodes:  # imports first: the alias set decides the attribute-assignment rule
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.check_import(node)
         for node in nodes:
             self.check(node, docstrings)
+
+    # -- what runs at import time --------------------------------------------------------------
+    def check_import_time(self, tree: ast.Module) -> None:
+        """Importing the module must do nothing: the flag-off baseline runs in the same
+        process after the import. So no call is evaluated at import time (constants,
+        definitions and the IDEA constructor with literal metadata only), and the IDEA
+        class may not run its own __init__."""
+        classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+        for node in tree.body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id == "IDEA" for t in targets) and isinstance(node.value, ast.Call):
+                    self.no_calls(node.value.args + [k.value for k in node.value.keywords], "the IDEA metadata")
+                    cls = node.value.func.id if isinstance(node.value.func, ast.Name) else None
+                    init = [f for f in classes[cls].body if isinstance(f, ast.FunctionDef) and f.name == "__init__"] \
+                        if cls in classes else []
+                    if init:
+                        self.add(init[0], f"{cls}.__init__ runs when IDEA is built, at import time, with the flag off; "
+                                          "an Idea needs no __init__: keep state in the hooks")
+                else:
+                    self.no_calls([node.value], "a module-level constant")
+            elif isinstance(node, ast.ClassDef):
+                self.check_class(node)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.check_def(node)
+
+    def check_class(self, node: ast.ClassDef) -> None:
+        self.no_calls(node.bases + [k.value for k in node.keywords], f"the bases of class {node.name}")
+        if any(k.arg == "metaclass" for k in node.keywords):
+            self.add(node, f"class {node.name}: a metaclass runs code at import time")
+        for item in node.body:
+            if isinstance(item, ast.ClassDef):
+                self.check_class(item)
+            elif isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.check_def(item)
+            elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+                if item.value is not None:
+                    self.no_calls([item.value], f"a class attribute of {node.name}")
+            elif not isinstance(item, ast.Pass) and not (isinstance(item, ast.Expr) and isinstance(item.value, ast.Constant)):
+                self.add(item, f"class {node.name}: an {type(item).__name__} statement in a class body runs at "
+                               "import time, with the flag off; only methods and constant attributes may stand there")
+
+    def check_def(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self.no_calls(node.args.defaults + [d for d in node.args.kw_defaults if d is not None],
+                      f"the default arguments of {node.name}")
+        for deco in node.decorator_list:
+            if isinstance(deco, ast.Call):
+                name = deco.func.attr if isinstance(deco.func, ast.Attribute) else getattr(deco.func, "id", "")
+                if name not in IMPORT_TIME_DECORATORS:
+                    self.add(deco, f"the decorator call {name}(...) on {node.name} runs at import time; allowed: "
+                                   f"{', '.join(sorted(IMPORT_TIME_DECORATORS))}")
+                self.no_calls(deco.args + [k.value for k in deco.keywords], f"the decorator of {node.name}")
+
+    def no_calls(self, exprs: list, where: str) -> None:
+        for expr in exprs:
+            for sub in ast.walk(expr):
+                if isinstance(sub, ast.Call):
+                    self.add(sub, f"a call in {where} runs at import time, with the flag off (it would change the "
+                                  "baseline's runs too); compute it inside a hook")
+                    return
 
     # -- imports --------------------------------------------------------------------------------
     def check_import(self, node: ast.Import | ast.ImportFrom) -> None:
@@ -250,14 +320,18 @@ def rules_text() -> str:
         f"- Imports only from: {', '.join(ALLOWED_IMPORTS)} (and `from __future__ import annotations`). "
         "No relative or star imports.",
         "- Top level: only imports, constants, functions, classes and the module-level `IDEA = ...`. "
-        "All behaviour lives in the hooks, which run only when the flag is on.",
+        "All behaviour lives in the hooks, which run only when the flag is on. Importing the module must do "
+        "nothing: no call may run at import time (not in a constant, a class body, a default argument or a "
+        "decorator other than no_grad/inference_mode/lru_cache/cache), IDEA's arguments are literals, and "
+        "IDEA's class defines no __init__.",
         f"- Fewer than {MAX_CODE_LINES} lines of code (blank lines, comments and docstrings do not count).",
         f"- Never use these names: {', '.join(sorted(DENIED_NAMES))}.",
         "- No names or attributes starting with '__' except `__init__` (so `super().__init__()` is fine; "
         "`__class__`, `__dict__` are not: use `extend_module(module, Mixin)` to change a module's class). "
         "No private attributes (`x._name`) except on `self`. No string that names a dunder attribute.",
         f"- These attributes are refused wherever they appear: {', '.join(sorted(TORCH_DENIED))} (torch's file, "
-        f"process and native-code APIs) and {', '.join(sorted(ESCAPES))}.",
+        f"process and native-code APIs), {', '.join(sorted(GLOBAL_STATE))} (process-wide settings: changing one "
+        f"would change every later run) and {', '.join(sorted(ESCAPES))}.",
         "- No `global`, no `match`, no `str.format` (use f-strings). Never assign into an imported module, "
         "class or object (e.g. `F.cross_entropy = ...`): that would change the baseline runs too.",
         "- No files, network, processes or threads: the module is smoke-trained in a sandbox that refuses them.",

@@ -34,6 +34,7 @@ class Entry:
     metadata: dict = field(default_factory=dict)  # the idea as proposed (a model's idea has no module yet)
     implementation: dict = field(default_factory=dict)  # {"module", "generated", "attempts": [...]}
     verification: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)  # {"control"|"exp": {seed: run key}}: the records, found without the code
     looks: list = field(default_factory=list)  # seeds of design look j (3, 5, confirmation); None if not taken
     decisions: list[dict] = field(default_factory=list)  # one per gate look: seeds, d, decision, evidence, status
     evidence: dict = field(default_factory=dict)  # the latest evidence level, p and bound

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from trainer.ideas import Idea, discover_ideas
+from trainer.ideas import Idea, UnknownIdeaError, discover_ideas
 from trainer.record import write_text_atomic
 from trainer.run import TrainingDiverged
 
@@ -87,7 +87,7 @@ class Discovery:
 
     @property
     def generated_dir(self) -> Path:
-        return self.runner.workspace.root / "experiments" / "ideas" / "generated"
+        return self.runner.generated_dir
 
     def baseline_stats(self) -> dict | None:
         base = phase1.load(self.runner, train_missing=False)
@@ -355,6 +355,9 @@ class Discovery:
         failed = self.runner.failed_record(arm, seed)
         if failed is not None:  # a diverged run is a result too: never retrained behind the user's back
             raise TrainingDiverged(failed["failure"]["reason"] + " (stored failed run)", failed)
+        key = self.runner.key(arm, seed)
+        with self.editing() as journal:  # the key is kept, so the records stay reachable after a revert
+            journal.entry_for_slot(slot).runs.setdefault(which, {})[str(seed)] = key
         self.runner.prefetch(arm, seeds)
         try:
             return self.runner.get_or_train(arm, seed)
@@ -364,13 +367,17 @@ class Discovery:
             raise
 
     def arm_records(self, entry: Entry, which: str, seeds) -> tuple[list[dict], list[dict]]:
-        arm = self.arm(entry, which)
+        """The finished and the diverged runs of one arm, by the run keys the journal kept."""
+        keys = entry.runs.get(which, {})
         finished, failed = [], []
         for seed in seeds:
-            rec = self.runner.lookup(arm, seed)
-            if rec is not None:
+            try:
+                key = keys.get(str(seed)) or self.runner.key(self.arm(entry, which), seed)
+            except UnknownIdeaError:  # a reverted idea's seed that never ran
+                continue
+            if (rec := self.runner.store.get(key)) is not None:
                 finished.append(rec)
-            elif (fail := self.runner.failed_record(arm, seed)) is not None:
+            elif (fail := self.runner.store.get_failed(key)) is not None:
                 failed.append(fail)
         return finished, failed
 
@@ -447,11 +454,11 @@ class Discovery:
                 entry.lessons.append(f"At {label} tokens {entry.idea} did not beat the baseline's noise ({reason}).")
             if status == "Inconclusive":
                 entry.lessons.append(f"{entry.idea} may have a small effect ({reason}); it stays unconfirmed.")
-        if status in ("Failed", "Inconclusive") and entry.implementation.get("generated"):
-            self.revert(entry)
         self.runner.decided(entry.idea, {**record, "run_keys": {"control": [r["run_key"] for r in control],
                                                                 "experimental": [r["run_key"] for r in exp]}})
         self.write_report(slot)
+        if status in ("Failed", "Inconclusive") and entry.implementation.get("generated"):
+            self.revert(entry)
         return record
 
     def confirmation_seeds(self, slot: int) -> list[int]:

@@ -1,5 +1,6 @@
 """The default executor: runs train in this process, one after another. Seeds of one
-configuration share one TrainingSession (one model build, one compile)."""
+configuration share one TrainingSession (one model build, one compile). A run of an idea
+a model wrote trains in a child process instead (research_harness.executors.apart)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ class LocalExecutor:
     _session_key: str | None = None
 
     def train(self, runner, arm, plan: RunPlan, seed: int, out: Path, keep_checkpoint: bool) -> dict:
+        if runner.untrusted(plan):  # a model wrote one of its ideas: train it in a child process
+            import torch  # noqa: PLC0415
+
+            from research_harness.executors.apart import train_apart  # noqa: PLC0415
+
+            return train_apart(runner, arm, plan, seed, out, keep_checkpoint, torch.get_num_threads())
         return self.session(runner, plan).run(seed, RunOptions(output_dir=out, overwrite=True,
                                                                keep_checkpoint=keep_checkpoint))
 

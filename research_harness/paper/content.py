@@ -77,9 +77,7 @@ def numbers_for(a: Analysis) -> NumberTable:
     """Every number the paper may show, each with its source."""
     n = NumberTable()
     ctrl, exp, base, recs = a.control, a.experimental, a.baseline, a.records
-    first = ctrl[0]
     keys = lambda rs: [r["run_key"] for r in rs]  # noqa: E731
-    cfg = first["config"]
     meta = a.idea
 
     def field_of(name, records, path, fmt, **extra):
@@ -189,6 +187,11 @@ def numbers_for(a: Analysis) -> NumberTable:
         short = {"p_paper_per_idea": "p_paper_idea", "p_paper_first_look_per_idea": "p_paper_first"}.get(key, key)
         n.add(f"null.{short}", 100 * a.null[key], "f1", "statistic", statistic=f"calibration.null_rates()"
               f"[{key!r}] in percent", inputs={k: a.null[k] for k in ("n_studies", "confirm", "rho", "seed")})
+    agent = a.inputs.agent
+    n.add("agent.backend", agent.get("backend") or "catalogue", "raw", "record", field="the research agent's backend")
+    n.add("agent.model", agent.get("model") or "none", "raw", "record", field="the model named in its transcripts")
+    n.add("agent.transcripts", ", ".join(agent.get("transcripts") or []) or "none", "raw", "record",
+          field="runs/agent/<hash>.json", transcripts=agent.get("transcripts") or [])
     n.add("n.numbers", len(list(n)) + 1, "int", "statistic", statistic="entries of this numbers table")
     return n
 
@@ -287,7 +290,9 @@ def document(a: Analysis, n: NumberTable, figures: dict[str, str]) -> Doc:
                      f"Every number in this paper, {n('n.numbers')} in all, is listed in the sidecar "
                      f"`{a.inputs.topic}.provenance.json` with its source: a run record's key and field, a statistic "
                      "with its inputs, a package version, a setting of the workflow, or a quote from the idea's "
-                     "metadata or references. The runs behind it:")),
+                     "metadata or references. The research agent: the "
+                     f"{n('agent.backend')} backend, model {n('agent.model')}; the transcripts of its requests and "
+                     f"replies (runs/agent/): {n('agent.transcripts')}. The runs behind it:")),
                      Block("table", text="Run records.", header=["Arm", "Seed", "Run key", "val_loss"], align="lrlr",
                            rows=records)])]
     return Doc(title=str(prose.title(w, n)).strip(),
