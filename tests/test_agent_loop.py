@@ -236,3 +236,12 @@ def test_a_model_written_idea_trains_apart_with_the_same_numbers_and_cannot_touc
     assert workspace.lookup(Arm("exp", ("rogue_temp",)), 42) is None
     again, trained = workspace.get_or_train(Arm("baseline"), 42)
     assert not trained and again["val_loss"] == workspace.lookup(Arm("baseline"), 42)["val_loss"]
+
+
+def test_a_model_proposal_named_like_an_existing_idea_is_dropped(workspace, llm_server):
+    """Its module would be someone else's code: a model's idea always gets a module of its own."""
+    llm_server.script("propose", {"ideas": [proposal("z_loss", "training-dynamics"), proposal("head_temp")]})
+    disc = Discovery(workspace, agent=agent_for(llm_server, workspace))
+    assert disc.ideate(1)["candidates"] == ["head_temp"]
+    sent = llm_server.requests_for("propose")[0]["messages"][1]["content"]
+    assert "existing_ideas" in sent and "z_loss" in sent

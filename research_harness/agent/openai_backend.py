@@ -16,7 +16,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 from typing import Any, Mapping
+
+import trainer.ideas
 
 from research_harness.agent import guard, wire
 from research_harness.agent.protocol import AgentConfigError, AgentReplyError, AgentUnavailable
@@ -59,42 +62,9 @@ Optimizers: build_optimizers(model, cfg, device, default) must return a list of 
   param_groups each carry "initial_lr" (the trainer sets lr = initial_lr * lr_multiplier every step);
   call default(model, cfg, device) for the baseline's pair (Muon, AdamW)."""
 
-EXAMPLE_MODULE = '''\
-"""z-loss: penalise the squared log-partition function of the output softmax."""
-
-from __future__ import annotations
-
-import functools
-
-import torch
-
-from trainer.ideas.base import Idea
-
-COEFFICIENT = 1e-4
-
-
-def z_loss(logits, targets, *, inner, coefficient=COEFFICIENT):
-    log_z = torch.logsumexp(logits.float().view(-1, logits.size(-1)), dim=-1)
-    return inner(logits, targets) + coefficient * log_z.square().mean()
-
-
-class ZLoss(Idea):
-    def patch_model(self, model) -> None:
-        # Wraps whatever loss is in place, so it composes with other ideas.
-        model.loss_fn = functools.partial(z_loss, inner=model.loss_fn)
-
-
-IDEA = ZLoss(
-    name="z_loss",
-    title="z-loss: penalise the squared log-partition function of the output softmax",
-    category="training-dynamics",
-    pitch="Add 1e-4 * (log Z)^2 to the training loss so the logits stay self-normalised.",
-    math=r"\\mathcal{L} = \\mathcal{L}_{CE} + 10^{-4} \\overline{(\\log Z)^2}",
-    why_it_might_work="Large logits make round-off and loss spikes likely; PaLM used it for stability.",
-    why_it_might_not="At this scale there may be no instability to prevent.",
-    references=["Chowdhery et al. (2022). PaLM: Scaling Language Modeling with Pathways."],
-)
-'''
+# The example the implement prompt shows is a real built-in idea, so it cannot drift from
+# what the trainer accepts (a test keeps it passing the guard).
+EXAMPLE_MODULE = (Path(trainer.ideas.__file__).parent / "z_loss.py").read_text(encoding="utf-8")
 
 
 def _extension_points() -> str:

@@ -132,6 +132,7 @@ class Discovery:
         from trainer.ideas import base as idea_base  # noqa: PLC0415
 
         return {"slot": slot, "journal": journal.outcomes(), "tried": sorted(journal.tried()),
+                "existing_ideas (names taken: propose new names)": sorted(self.ideas()),
                 "baseline": self.baseline_stats(), "extension_points": idea_base.__doc__,
                 "baseline_report": report.read_text(encoding="utf-8") if report.exists() else "",
                 "idea_log": ws.idea_log.read_text(encoding="utf-8") if ws.idea_log.exists() else ""}
@@ -144,7 +145,11 @@ class Discovery:
             return journal.ideation[str(slot)]
         try:
             proposals = self.agent.propose(self._context(journal, slot), 3)
-            error = "" if proposals else "no untried ideas are left"
+            if getattr(self.agent, "backend", "") != "catalogue":
+                # A model's idea gets a module of its own: a name the registry already has would be
+                # judged by someone else's code.
+                proposals = [p for p in proposals if p["name"] not in self.ideas()]
+            error = "" if proposals else "no new idea was proposed (every name is taken or was tried)"
         except AgentError as exc:
             proposals, error = [], str(exc)
         with self.editing() as journal:
