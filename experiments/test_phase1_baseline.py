@@ -19,10 +19,13 @@ pytestmark = pytest.mark.research_phase("baseline")
 
 
 @pytest.mark.parametrize("seed", BASELINE_SEEDS, ids=lambda s: f"seed={s}")
-def test_baseline(seed, research, record_run):
-    existing, _ = baseline.reusable_report(research.runner)
+def test_baseline(seed, research, record_run, record_property):
+    existing, why_not = baseline.reusable_report(research.runner)
     if existing is not None:
-        pytest.skip(f"{existing.path} holds valid 5-seed data: phase 1 is skipped, as the workflow says")
+        pytest.skip(f"{existing.path} holds valid 5-seed data of this code and data: phase 1 is skipped, as the "
+                    "workflow says")
+    if seed == BASELINE_SEEDS[0] and why_not != "no report yet":
+        record_property("research_note", f"the existing baseline report is not reused: {why_not}")
     research.runner.prefetch(baseline.BASELINE, BASELINE_SEEDS)  # the Ray executor starts every seed at once
     record, trained = research.runner.get_or_train(baseline.BASELINE, seed)
     record_run("baseline", record, trained)

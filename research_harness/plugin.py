@@ -207,11 +207,17 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = _settings(config)
 
     def write(line: str) -> None:
+        """Progress of long work (a run trains for minutes) reaches the terminal at once, past
+        pytest's output capture, as live logging does."""
         reporter = config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(line)
-        else:
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
             print(line)
+        elif capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
 
     state = ResearchState(settings, config, write)
     config.stash[_STATE] = state

@@ -207,8 +207,12 @@ def test_noise_branch_fails_the_idea_and_never_proposes_it_again(study):
     runner, base42 = study
     disc = discovery_with(runner, [("delta_idea", "positional"), ("eps_idea", "normalization")])
     assert run_slot(disc, 1, {s: OFFSETS[s] + 0.0005 for s in OFFSETS}, base42) == "Failed"
-    failed = disc.journal().entry_for_slot(1).idea
-    assert disc.ideate(2)["candidates"] == sorted({"delta_idea", "eps_idea"} - {failed})
+    failed = disc.journal().entry_for_slot(1)
+    assert "did not beat the baseline's noise" in " ".join(failed.lessons)
+    assert disc.ideate(2)["candidates"] == sorted({"delta_idea", "eps_idea"} - {failed.idea})
+    assert run_slot(disc, 2, {s: OFFSETS[s] + 0.03 + JITTER[s] / 3 for s in OFFSETS}, base42) == "Failed"
+    hurt = disc.journal().entry_for_slot(2)
+    assert "raised val_loss beyond the baseline's noise" in " ".join(hurt.lessons) and hurt.decisions[0]["d"] < -0.2
 
 
 def test_three_failures_end_the_loop_with_an_honest_summary(study):

@@ -68,8 +68,19 @@ def test_baseline_phase_writes_the_seed_report_then_reuses_everything(study):
 
     again = study.runpytest_subprocess("experiments", "-k", "baseline", "-rs", *ARGS)
     again.assert_outcomes(passed=2, skipped=5)
-    again.stdout.fnmatch_lines(["*holds valid 5-seed data: phase 1 is skipped*"])
+    again.stdout.fnmatch_lines(["*holds valid 5-seed data of this code and data: phase 1 is skipped*"])
     assert {p: p.stat().st_mtime_ns for p in records} == stamps
+
+    # A report made by other code is not reused: the session says why, and phase 1 runs (from the store).
+    report_path = study.path / "docs/research/baseline_variance_3k.md"
+    text = report_path.read_text()
+    code_fp = re.search(r"Code fingerprint: `(\w+)`", text).group(1)
+    first_key = re.search(r"\| 42 \|.*`(\w+)` \|", text).group(1)
+    report_path.write_text(text.replace(code_fp, "0123456789abcdef").replace(first_key, "f" * 20))
+    other = study.runpytest_subprocess("experiments", "-k", "baseline", *ARGS)
+    other.assert_outcomes(passed=7)
+    other.stdout.fnmatch_lines(["*not reused*its code fingerprint is not the current*phase 1 runs again*"])
+    assert "0123456789abcdef" not in report_path.read_text()
 
     # An invalid report is named and rebuilt from the stored records, without training.
     (study.path / "docs/research/baseline_variance_3k.md").write_text("# Baseline Variance Report\nnonsense\n")

@@ -1,0 +1,102 @@
+"""The implementation step of the discovery loop, and its undo.
+
+An idea of the registry (built-in, experiments/ideas/, entry points) is implemented
+already. An idea a model proposed is written by the agent; its source is checked by the
+AST guard before it is written or imported, then smoke-trained in a sandboxed child
+process; a failure goes back to the model once as `error`, and a second failure marks
+the idea Failed. A generated idea that fails is reverted: its module moves to
+archive/ideas/, so the trainer's flags return to the baseline's."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from trainer.ideas import Idea, discover_ideas
+from trainer.record import write_text_atomic
+
+from research_harness.agent.protocol import AgentError
+from research_harness.discovery.journal import Entry, Journal
+
+IMPLEMENT_ATTEMPTS = 2  # a model's code gets its error back once, then the idea is Failed
+
+
+class IdeaFailed(Exception):
+    """The idea failed a step (its code, its flag-off path, a diverged run); the journal says why."""
+
+
+class ImplementationSteps:
+    """Mixed into `Discovery` (research_harness.discovery.study): the generated-code path."""
+
+    def implement(self, slot: int, error: str | None = None) -> dict:
+        """An idea of the registry is implemented already. A model's idea is written by the
+        agent, checked by the guard before any import, smoke-trained in a sandboxed child,
+        and given its error back once; after that it is Failed and its module reverted."""
+        journal, entry = self.require_open(slot, "implementation")
+        if entry.implementation.get("ok") and error is None:
+            return entry.implementation
+        known = self.ideas().get(entry.idea)
+        if known is not None and not self._generated(known):
+            return self._set_implementation(slot, {"ok": True, "generated": False, "module": known.source_file})
+        attempts = list(entry.implementation.get("attempts", []))
+        while len(attempts) < IMPLEMENT_ATTEMPTS:
+            problem, path = self._write_and_check(entry, journal, slot, error)
+            attempts.append({"error": problem, "module": str(path) if path else None})
+            if not problem:
+                self._reload_ideas()
+                return self._set_implementation(slot, {"ok": True, "generated": True, "module": str(path),
+                                                       "attempts": attempts})
+            error = problem
+        self._set_implementation(slot, {"ok": False, "generated": True, "attempts": attempts})
+        self._fail(slot, f"its code failed twice; last error: {error}")
+        raise IdeaFailed(f"{entry.idea}: the model's code failed twice; last error: {error}")
+
+    def _generated(self, idea: Idea) -> bool:
+        return Path(idea.source_file).resolve().parent == self.generated_dir.resolve()
+
+    def _write_and_check(self, entry: Entry, journal: Journal, slot: int, error: str | None):
+        from research_harness.agent.guard import check_module  # noqa: PLC0415
+        from research_harness.agent.sandbox import smoke_test  # noqa: PLC0415
+
+        try:
+            source = self.agent.implement(entry.metadata, self._context(journal, slot), error)
+        except AgentError as exc:
+            return f"the agent could not implement it: {exc}", None
+        problems = check_module(source)
+        if problems:  # refused before it is written, imported or run
+            return "the code guard refused the module: " + "; ".join(problems), None
+        path = self.generated_dir / f"{entry.idea}.py"
+        write_text_atomic(path, source)
+        scratch = self.runner.workspace.runs / "smoke" / entry.idea
+        smoke = smoke_test(path, scratch, data_dir=self.runner.workspace.data_dir(self.settings))
+        if not smoke.ok:
+            return f"the sandboxed smoke test failed: {smoke.error}", path
+        named = [i.name for i in discover_ideas([self.generated_dir]).values() if i.source_file == str(path)]
+        if named != [entry.idea]:
+            return f"the module's IDEA is named {named} but the idea is {entry.idea!r}", path
+        return "", path
+
+    def _set_implementation(self, slot: int, info: dict) -> dict:
+        with self.editing() as journal:
+            journal.entry_for_slot(slot).implementation = info
+        return info
+
+    def revert(self, entry: Entry) -> Path | None:
+        """The seed's "revert all code changes": a failed generated idea's module moves to
+        archive/ideas/, so the trainer's flags return to the baseline's."""
+        module = self.generated_dir / f"{entry.idea}.py"
+        if not module.exists():
+            return None
+        target = self.runner.workspace.archive / "ideas" / module.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(module), target)
+        self._reload_ideas()
+        return target
+
+    def _fail(self, slot: int, reason: str) -> None:
+        with self.editing() as journal:
+            entry = journal.entry_for_slot(slot)
+            entry.fail(reason)
+        if entry.implementation.get("generated"):
+            self.revert(entry)
+
