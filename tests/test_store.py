@@ -108,7 +108,7 @@ def test_token_labels_name_files_as_the_seed_does(tokens, label):
 def _store_three(root):
     store = RunStore(root / "runs")
     store.put(record("b42", 4.50, arm="baseline", started="2026-11-26T10:00:00+00:00"))
-    store.put({**record("b137", 4.52, arm="baseline", started="2026-11-26T09:00:00+00:00"), "seed": 137})
+    store.put({**record("z137", 4.52, arm="baseline", started="2026-11-26T09:00:00+00:00"), "seed": 137})
     store.put(record("e42", 4.40, arm="exp", flags=["z_loss"], started="2026-11-26T11:00:00+00:00"))
     (root / "runs" / "broken.json").write_text("{")  # left out of the frame, never deleted
 
@@ -116,7 +116,7 @@ def _store_three(root):
 def test_runs_frame_has_one_row_per_stored_run(tmp_path):
     _store_three(tmp_path)
     frame = runs_frame(tmp_path)
-    assert list(frame["run_key"]) == ["b137", "b42", "e42"]  # ordered by start time
+    assert list(frame["run_key"]) == ["z137", "b42", "e42"]  # ordered by start time, not by file name
     assert list(frame["seed"]) == [137, 42, 42] and list(frame["flags"]) == ["", "", "z_loss"]
     assert frame.loc[2, "arm"] == "exp" and frame.loc[2, "val_loss"] == 4.40
     for column in ("tokens", "tokens_per_s", "wall_total_s", "train_s", "eval_s", "device", "code_fingerprint",
@@ -130,7 +130,7 @@ def test_runs_command_prints_the_stored_runs(tmp_path):
     out = subprocess.run([sys.executable, "-m", "research_harness", "runs", "--research-dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "b137" in out.stdout and "z_loss" in out.stdout and "3 run(s)" in out.stdout
+    assert "z137" in out.stdout and "z_loss" in out.stdout and "3 run(s)" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "research_harness", "runs", "--research-dir", str(tmp_path / "nope")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "is not a directory" in bad.stderr

@@ -133,3 +133,29 @@ def test_the_cuda_code_paths_run_on_a_cpu_at_tiny_scale(corpus):
                      options=RunOptions(quiet=True), log=lambda *a: None)
     assert bf16["config"]["train"]["dtype"] == "bf16" and math.isfinite(bf16["val_loss"])
     assert bf16["val_loss"] != eager["val_loss"] and abs(bf16["val_loss"] - eager["val_loss"]) < 0.05
+
+
+def test_the_code_fingerprint_ignores_comments_and_docstrings_but_not_code(tmp_path):
+    from trainer.record import RESULT_FILES, normalized_source, source_fingerprint, trainer_code_fingerprint
+
+    code = 'def f(x):\n    """Scale x."""\n    return 2 * x  # double\n'
+    reworded = '# a new header comment\ndef f(x):\n    """Multiply x by two (reworded)."""\n\n    return 2 * x\n'
+    changed = 'def f(x):\n    """Scale x."""\n    return 3 * x  # double\n'
+    assert normalized_source(code) == normalized_source(reworded) != normalized_source(changed)
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text(code)
+    b.write_text(reworded)
+    assert source_fingerprint([a]) != source_fingerprint([a, b])
+    assert set(RESULT_FILES) == {"config.py", "model.py", "optim.py", "run.py", "ideas/base.py"}
+    assert len(trainer_code_fingerprint()) == 16
+
+
+def test_a_record_names_its_code_its_times_and_its_ideas_source(corpus, tmp_path):
+    from trainer.ideas import discover_ideas
+
+    record = train_run(3, "tiny", train_tokens=TOKENS, data=corpus, flags=["z_loss"], log=lambda *a: None,
+                       options=RunOptions(quiet=True))
+    assert record["schema"] == 2 and record["started"] < record["finished"]
+    assert {"fingerprint", "git_commit", "git_dirty", "idea_sources"} <= set(record["code"])
+    assert record["code"]["idea_sources"]["z_loss"] == open(discover_ideas()["z_loss"].source_file).read()
+    assert record["code_fingerprint"].startswith(record["code"]["fingerprint"].split("+")[0])
