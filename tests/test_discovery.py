@@ -7,6 +7,7 @@ noise, three failures, a leak caught before any experimental run."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 import textwrap
@@ -164,6 +165,8 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
     assert result.passed, result.findings
     assert "preliminary" in result.title and "the stored baseline runs of the same seeds" in \
         result.markdown_path.read_text()
+    numbers = {n["name"]: n["text"] for n in json.loads(result.provenance_path.read_text())["numbers"]}
+    assert numbers["n.runs"] == "8"  # 5 baseline runs (3 of them the control arm) and 3 experimental runs
     summary = conclude.summary(disc)
     assert "Evidence: PRELIMINARY" in summary and "CONFIRMED" not in summary and "Hedges' g" in summary
     assert conclude.archive(disc) == []  # the final report, the paper and its figures stay in place
