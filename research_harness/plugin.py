@@ -72,7 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help=f"training tokens per run (default {RESEARCH_TOKENS}: the workflow's scale; anything else is "
                          "labelled as not the research scale in every report)")
     group.addoption("--research-preset", default=None, help="trainer preset (default: gpu-88m on CUDA, cpu-small otherwise)")
-    group.addoption("--research-device", default=None, help="cpu, cuda, cuda:N or auto (default auto)")
+    group.addoption("--research-device", default=None, help="cpu, cuda, cuda:N, mps or auto (default auto)")
     group.addoption("--research-agent", default=None,
                     help="the research agent: catalogue (default: offline, the built-in and your ideas) or openai "
                          "(any OpenAI-compatible endpoint: RESEARCH_LLM_BASE_URL, RESEARCH_LLM_MODEL, "

@@ -186,6 +186,12 @@ def test_confirmation_seeds_can_confirm_a_preliminary_result(tmp_path, data_dir)
         if runner.lookup(BASELINE, seed) is None:
             plant(runner, BASELINE, seed, base42["val_loss"] + 0.01 * (-1) ** i, base42)
         plant(runner, Arm("exp", (entry.idea,)), seed, base42["val_loss"] + 0.01 * (-1) ** i - 0.03 + 0.002 * i, base42)
+    for which in ("control", "exp"):  # as test_phase2_discovery's test_confirmation drives it
+        for seed in extra:
+            record, trained = disc.confirmation_run(1, which, seed)
+            assert record["seed"] == seed and not trained
+    with pytest.raises(SlotSkipped, match="not a confirmation seed"):
+        disc.confirmation_run(1, "exp", 42)
     decision = disc.confirm(1)
     entry = disc.journal().entry_for_slot(1)
     assert decision["look"] == 2 and len(decision["seeds"]) == 3 + len(extra)

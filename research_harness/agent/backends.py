@@ -57,7 +57,7 @@ class CatalogueAgent:
         from research_harness.agent import catalogue  # noqa: PLC0415
 
         found = self._ideas()[idea["name"]]
-        return catalogue.refine(found, self._probe(found), context.get("baseline"))
+        return catalogue.refine(found, self._probe(found), context.get("baseline"), context.get("budget", "1M"))
 
     def implement(self, idea: dict, context: dict, error: str | None = None) -> str:
         found = self._ideas().get(idea["name"])

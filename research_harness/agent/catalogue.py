@@ -249,7 +249,7 @@ def _mechanism_checks(idea: Idea, probe) -> list[str]:
     return checks
 
 
-def refine(idea: Idea, probe, baseline: dict | None) -> dict:
+def refine(idea: Idea, probe, baseline: dict | None, budget: str = "1M") -> dict:
     """An idea-specific plan: what changes, what effect is expected, how many seeds that needs."""
     effect = expected_effect(idea, probe, baseline)
     seeds = ", ".join(map(str, ARM_SEEDS))
@@ -279,7 +279,7 @@ def refine(idea: Idea, probe, baseline: dict | None) -> dict:
                      if _sigma_known(baseline) else "")
     return {
         "hypothesis": (f"{idea.title}: {probe.description}. Acting through {hooks}, it lowers final val_loss at "
-                       f"1M tokens by about {size} relative to the baseline. Rationale: {idea.why_it_might_work}"),
+                       f"{budget} tokens by about {size} relative to the baseline. Rationale: {idea.why_it_might_work}"),
         "control": f"the stored baseline runs of seeds {seeds}, flag off{control_stats}",
         "experimental": f"--{idea.flag} true, seeds {seeds}, same data order and preset; the change: {probe.description}",
         "expected_effect": {"nats": effect["nats"], "sigmas": effect["sigmas"], "relative": effect["relative"]},

@@ -123,7 +123,8 @@ class Discovery(ImplementationSteps):
         report = phase1.report_path(self.runner)
         from trainer.ideas import base as idea_base  # noqa: PLC0415
 
-        return {"slot": slot, "journal": journal.outcomes(), "tried": sorted(journal.tried()),
+        return {"slot": slot, "budget": self.settings.label, "journal": journal.outcomes(),
+                "tried": sorted(journal.tried()),
                 "existing_ideas (names taken: propose new names)": sorted(self.ideas()),
                 "baseline": self.baseline_stats(), "extension_points": idea_base.__doc__,
                 "baseline_report": report.read_text(encoding="utf-8") if report.exists() else "",
