@@ -136,12 +136,12 @@ class IdeaSlot:
         if path:
             assert path.exists()
             record_property("research_report_written", str(path))
-        record_property("research_report_written", str(research.workspace.idea_log))
+        record_property("research_report_written", str(research.workspace.idea_log(research.settings.label)))
         label = research.settings.label
         for pattern in (f"baseline_{label}_seed*", f"exp_{label}_seed*", f"verify_{label}_seed*"):
             for p in research.workspace.checkpoints.glob(pattern):
                 shutil.rmtree(p)
-        assert research.workspace.idea_log.exists()
+        assert research.workspace.idea_log(research.settings.label).exists()
         assert not list(research.workspace.checkpoints.glob(f"exp_{label}_seed*"))
 
 

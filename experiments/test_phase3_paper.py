@@ -6,6 +6,8 @@ confirmed), reviewed by the research agent, checked by code (every number traced
 mandated content, the evidence wording, every claim about the runs against the
 records), then typeset to docs/papers/paper.tex and paper.pdf."""
 
+import json
+
 import pytest
 
 from research_harness.conclude import paper_inputs
@@ -15,21 +17,29 @@ pytestmark = pytest.mark.research_phase("paper")
 
 
 @pytest.fixture(scope="module")
-def paper(research):
+def winner(research):
     disc = Discovery(research.runner)
-    winner = disc.winner()
-    if winner is None:
+    entry = disc.winner()
+    if entry is None:
         pytest.skip("no idea passed the gate (d >= 0.5): no paper is written; phase 4 reports the outcome")
+    return disc, entry
+
+
+@pytest.fixture(scope="module")
+def paper(research, winner):
     from research_harness.paper import write_paper
 
-    return write_paper(paper_inputs(disc, winner), research.workspace.papers, agent=disc.agent)
+    disc, entry = winner
+    return write_paper(paper_inputs(disc, entry), research.workspace.papers, agent=disc.agent)
 
 
-def test_paper_passes_every_hard_check(paper, record_property):
+def test_paper_passes_every_hard_check(paper, winner, record_property):
     record_property("research_report_written", str(paper.markdown_path))
     record_property("research_report_written", str(paper.provenance_path))
     problems = "\n".join(f"- {f}" for f in paper.findings)
     assert paper.passed, f"the paper fails its hard checks (a template or revision bug):\n{problems}"
+    level = json.loads(paper.provenance_path.read_text())["evidence_level"]
+    assert level == winner[1].evidence["level"], "the paper's evidence level must be the journal's"
 
 
 def test_paper_pdf(paper, record_property):

@@ -19,8 +19,8 @@ def test_archive(research, record_property):
     moved = conclude.archive(disc)
     for path in moved:
         assert path.exists() and research.workspace.archive in path.parents
-    if research.workspace.idea_log.exists() or disc.journal().entries:
-        assert research.workspace.idea_log.exists()
+    if research.workspace.idea_log(research.settings.label).exists() or disc.journal().entries:
+        assert research.workspace.idea_log(research.settings.label).exists()
 
 
 def test_summary(research, record_property):

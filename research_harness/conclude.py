@@ -10,7 +10,7 @@ from pathlib import Path
 from research_harness import baseline as phase1
 from research_harness import stats
 from research_harness.discovery.study import Discovery
-from research_harness.workspace import seed_order
+from research_harness.workspace import MAX_IDEAS, seed_order
 
 
 def _look_seeds(entry) -> list[int]:
@@ -27,12 +27,9 @@ def paper_inputs(disc: Discovery, entry):
     if len(base.records) != 5:
         raise RuntimeError("the paper needs the five baseline run records in the store; the reused report alone "
                            "has no loss curves. Fix: delete the baseline report to retrain phase 1")
-    family = []
-    for other in disc.journal().entries:
-        if other.idea != entry.idea and other.looks:
-            family.append({"idea": other.idea, "looks": [
-                (disc.arm_records(other, "control", look)[0], disc.arm_records(other, "exp", look)[0]) if look else None
-                for look in other.looks]})
+    journal = disc.journal()
+    family = [{"idea": other.idea, "looks": disc.look_pairs(other)} for other in journal.entries
+              if other.idea != entry.idea and other.looks]
     agent = disc.agent
     hashes = []
     if getattr(agent, "transcripts", None) is not None:
@@ -42,7 +39,7 @@ def paper_inputs(disc: Discovery, entry):
                        baseline=[base.records[s] for s in sorted(base.records, key=seed_order)],
                        control=control, experimental=exp, research_tokens=settings.tokens,
                        research_scale=settings.research_scale, looks=[list(x) if x else None for x in entry.looks],
-                       confirm=settings.confirm, family=family,
+                       confirm=disc.design(journal)["confirm"], family=family, verification=entry.verification,
                        agent={"backend": getattr(agent, "backend", type(agent).__name__),
                               "model": getattr(agent, "model", None), "transcripts": hashes})
 
@@ -104,7 +101,7 @@ def summary(disc: Discovery) -> str:
             f"Evidence: {claim}",
             f"Paper: {pdf if pdf.exists() else ws.papers / (winner.idea + '.md')}",
             f"Experiment report: {ws.experiment_report(winner.idea, settings.label)}",
-            f"Idea log: {ws.idea_log}",
+            f"Idea log: {ws.idea_log(settings.label)}",
         ])
     errors = [r["error"] for r in journal.ideation.values() if r.get("error")]
     if not journal.entries:
@@ -113,12 +110,17 @@ def summary(disc: Discovery) -> str:
         return f"RESEARCH SUMMARY{scale}\nNo idea was tried yet: run phase 2 (pytest experiments/ -k discovery)."
     tried = ", ".join(f"{e.idea} ({e.status}{': ' + e.result if e.result else ''})" for e in journal.entries)
     lessons = [lesson for e in journal.entries for lesson in e.lessons]
-    done = len(journal.entries) >= 3 or all(e.status in ("Failed", "Inconclusive", "Archived") for e in journal.entries)
-    head = (f"All {len(journal.entries)} ideas failed to beat the baseline's noise: no paper was written."
-            if done else f"The discovery loop has not finished ({len(journal.entries)} idea(s) so far).")
+    closed = all(e.status in ("Failed", "Inconclusive", "Archived") for e in journal.entries)
+    if closed and (len(journal.entries) >= MAX_IDEAS or errors):
+        counts = ", ".join(f"{sum(e.status == s for e in journal.entries)} {s.lower()}"
+                           for s in ("Failed", "Inconclusive", "Archived") if any(e.status == s for e in journal.entries))
+        head = (f"No idea passed the gate, so no paper was written: of {len(journal.entries)} idea(s) tried, "
+                f"{counts}.")
+    else:
+        head = f"The discovery loop has not finished ({len(journal.entries)} idea(s) so far)."
     if errors:
         head += f" The research agent failed: {errors[0]}"
     return "\n".join([f"RESEARCH SUMMARY{scale}", head, f"Tried: {tried}.",
                       "Lessons: " + (" ".join(lessons) if lessons else "none recorded."),
                       f"Baseline report: {phase1.report_path(disc.runner)}",
-                      f"Idea log: {ws.idea_log}"])
+                      f"Idea log: {ws.idea_log(settings.label)}"])

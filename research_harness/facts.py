@@ -39,11 +39,11 @@ def _same_code(record: dict) -> str:
 
 @dataclass(frozen=True)
 class RunFacts:
-    n_records: int
     n_distinct: int
     device_names: tuple[str, ...]
     hosts: tuple[str, ...]
     overlapping_pairs: int
+    executors: tuple[str, ...]  # how the runs were trained: "local", "apart" (a child process), "ray"
     tps_spread: float  # largest max/min tokens/s among runs of identical code and configuration
     first_started: str
     last_finished: str
@@ -58,7 +58,8 @@ class RunFacts:
 
     @property
     def wall_times_comparable(self) -> bool:
-        return self.same_hardware and self.sequential and self.tps_spread <= MAX_TPS_SPREAD
+        return self.same_hardware and self.sequential and self.tps_spread <= MAX_TPS_SPREAD and \
+            len(self.executors) <= 1
 
     def wall_time_reason(self) -> str:
         """Why wall times cannot be compared ("" when they can)."""
@@ -69,6 +70,9 @@ class RunFacts:
             reasons.append(f"{self.overlapping_pairs} pair(s) of runs overlapped in time")
         if self.tps_spread > MAX_TPS_SPREAD:
             reasons.append("runs of identical code differ in throughput by more than the allowed factor")
+        if len(self.executors) > 1:
+            reasons.append(f"the runs were trained in different ways ({', '.join(self.executors)}), each with its "
+                           "own start-up costs")
         return "; ".join(reasons)
 
 
@@ -82,9 +86,10 @@ def run_facts(records: list[dict]) -> RunFacts:
         groups.setdefault(_same_code(r), []).append(float(r["tokens_per_s"]))
     spread = max((max(v) / min(v) for v in groups.values() if len(v) > 1 and min(v) > 0), default=1.0)
     return RunFacts(
-        n_records=len(records), n_distinct=len(runs),
+        n_distinct=len(runs),
         device_names=tuple(sorted({str(r["device"].get("name")) for r in runs})),
         hosts=tuple(sorted({str(r["device"].get("host")) for r in runs if r["device"].get("host")})),
         overlapping_pairs=overlaps, tps_spread=spread,
+        executors=tuple(sorted({r.get("executor", "local") for r in runs})),
         first_started=min(r["started"] for r in runs), last_finished=max(r["finished"] for r in runs),
     )

@@ -98,6 +98,7 @@ __all__ = [
     "evidence_test",
     "look_weights",
     "look_adjusted_p",
+    "idea_p",
     "holm",
     "holm_batch",
     "Evidence",
@@ -362,6 +363,13 @@ def look_adjusted_p(pvalues: Sequence[float | None], confirm: bool) -> tuple[flo
         if math.isnan(adjusted):
             raise ValueError(f"look {j} has a NaN p-value")
     return min(taken)
+
+
+def idea_p(looks: Sequence[tuple[Mapping[int, float], Mapping[int, float]] | None], confirm: bool) -> float:
+    """An idea's look-adjusted p from its looks' val_loss by seed (None for a look not
+    taken): what it contributes to the Holm family of the study's other ideas."""
+    tests = [evidence_test(*look) if look is not None else None for look in looks]
+    return look_adjusted_p([t.p if t is not None else None for t in tests], confirm)[0]
 
 
 def _check_family(pvalues: Sequence[float], m: int | None) -> tuple[list[float], int]:

@@ -13,7 +13,7 @@ from trainer.run import RunPlan, TrainingDiverged, TrainingSession, plan_run
 
 from research_harness.executors import Executor
 from research_harness.executors.local import LocalExecutor
-from research_harness.store import RunStore, acquire
+from research_harness.store import RunStore, held
 from research_harness.workspace import Settings, Workspace, token_label
 
 
@@ -87,11 +87,10 @@ class Runner:
     def lookup(self, arm: Arm, seed: int, tokens: int | None = None) -> dict | None:
         return self.store.get(self.key(arm, seed, tokens))
 
-    def failed_record(self, arm: Arm, seed: int, tokens: int | None = None) -> dict | None:
-        return self.store.get_failed(self.key(arm, seed, tokens))
-
     def prefetch(self, arm: Arm, seeds, tokens: int | None = None) -> None:
         """Tell the executor which seeds of an arm come next (Ray starts them all at once)."""
+        if not getattr(self.executor, "starts_early", False):
+            return
         plan = self.plan(arm, tokens)
         missing = [s for s in seeds if self.store.get(plan.key(s)) is None and self.store.get_failed(plan.key(s)) is None]
         if missing:
@@ -100,19 +99,28 @@ class Runner:
     def get_or_train(self, arm: Arm, seed: int, tokens: int | None = None, *,
                      keep_checkpoint: bool = True) -> tuple[dict, bool]:
         """(record, trained_now) for (arm, seed). A diverged run raises TrainingDiverged,
-        and its record is kept beside the store (runs/failed/) for the reports."""
+        and its record is kept beside the store (runs/failed/) for the reports: it is a
+        result too, never retrained behind the user's back (delete it to try again)."""
         plan = self.plan(arm, tokens)
         key = plan.key(seed)
         record = self.store.get(key)
         if record is None:
-            with acquire(self.store.lock(key), self.log, f"training {arm.name} seed {seed} ({key})"):
+            with held(self.store.lock(key), self.log, f"training {arm.name} seed {seed} ({key})"):
                 record = self.store.get(key)  # another process may have stored it while we waited
                 if record is None:
+                    self._raise_if_failed(key)
                     record = self._train(arm, plan, seed, key, keep_checkpoint)
                     self._report(record)
                     return record, True
         self._report(record)
         return record, False
+
+    def _raise_if_failed(self, key: str) -> None:
+        failed = self.store.get_failed(key)
+        if failed is not None:
+            reason = (failed.get("failure") or {}).get("reason", "the run diverged")
+            raise TrainingDiverged(f"{reason} (stored failed run {self.store.failed_path(key)}; delete it to retrain)",
+                                   failed)
 
     def _train(self, arm: Arm, plan: RunPlan, seed: int, key: str, keep_checkpoint: bool) -> dict:
         out = self.workspace.checkpoint_dir(arm.name, token_label(plan.train_cfg.train_tokens), seed, key)
@@ -123,7 +131,8 @@ class Runner:
         except TrainingDiverged as exc:
             self.store.put_failed({**exc.record, "run_key": key, "arm": arm.name})
             raise
-        record = self.store.put(record, arm=arm.name, purpose=arm.purpose, checkpoint_dir=str(out))
+        executor = "apart" if self.untrusted(plan) else self.executor.name
+        record = self.store.put(record, arm=arm.name, purpose=arm.purpose, checkpoint_dir=str(out), executor=executor)
         self.log(f"[research] {arm.name} seed {seed}: val_loss {record['val_loss']:.4f}, "
                  f"{record['wall_time']['total_s']:.1f} s, {record['tokens_per_s']:,.0f} tok/s")
         return record

@@ -538,7 +538,7 @@ def paired_dz_batch(control: np.ndarray, experimental: np.ndarray) -> np.ndarray
 
 
 # The largest seed count per arm :func:`seeds_for_power` searches by default.
-_MAX_POWER_N = 10_000
+MAX_POWER_N = 10_000
 
 
 def t_test_power(d: float, n: int, alpha: float = 0.05, one_sided: bool = True) -> float:
@@ -565,7 +565,7 @@ def seeds_for_power(
     alpha: float = 0.05,
     power: float = 0.80,
     one_sided: bool = True,
-    max_n: int = _MAX_POWER_N,
+    max_n: int = MAX_POWER_N,
 ) -> int | None:
     """Smallest n per arm (equal arms, n >= 2) whose t-test power reaches ``power``.
 
@@ -714,7 +714,7 @@ def _power_note(d: float, n: int | None) -> str:
         return ""
     if d <= 0:
         return "d <= 0: no number of seeds detects a non-improvement"
-    return f"more than {_MAX_POWER_N:,} seeds per arm"
+    return f"more than {MAX_POWER_N:,} seeds per arm"
 
 
 def compare_arms(

@@ -6,6 +6,7 @@ overwritten. Several processes may share a store: each key has its own file lock
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -90,11 +91,16 @@ class RunStore:
         return out
 
 
-def acquire(lock: FileLock, log, what: str) -> FileLock:
-    """Take `lock`, saying so when another process holds it (a wait can last a whole run)."""
+@contextmanager
+def held(lock: FileLock, log, what: str):
+    """Hold `lock` for the block, saying so when another process holds it first (a wait
+    can last a whole run)."""
     try:
         lock.acquire(timeout=0)
     except Timeout:
         log(f"[research] waiting: another process is {what}")
         lock.acquire()
-    return lock
+    try:
+        yield lock
+    finally:
+        lock.release()

@@ -86,13 +86,13 @@ class Workspace:
     def archive(self) -> Path:
         return self.root / "archive"
 
-    @property
-    def journal_json(self) -> Path:
-        return self.research_docs / "journal.json"
+    def journal_json(self, label: str) -> Path:
+        """One journal per token budget: a test study at 100k tokens never mixes with the 1M study."""
+        return self.research_docs / ("journal.json" if label == token_label(RESEARCH_TOKENS) else f"journal_{label}.json")
 
-    @property
-    def idea_log(self) -> Path:
-        return self.research_docs / "idea_log.md"
+    def idea_log(self, label: str) -> Path:
+        """docs/research/idea_log.md at the research scale (the seed's name), idea_log_<label>.md otherwise."""
+        return self.research_docs / ("idea_log.md" if label == token_label(RESEARCH_TOKENS) else f"idea_log_{label}.md")
 
     def baseline_report(self, label: str) -> Path:
         return self.research_docs / f"baseline_variance_{label}.md"

@@ -170,7 +170,7 @@ def test_a_killed_study_replays_its_transcripts_without_asking_again(workspace, 
     first.review(1)
     first.refine(1)
     before = len(llm_server.requests)
-    journal = json.loads(workspace.workspace.journal_json.read_text())
+    journal = json.loads(workspace.workspace.journal_json("3k").read_text())
     for path in docs.glob("*.*"):  # killed before the journal was written: only the model's answers remain
         path.unlink()
     for name, text in snapshot.items():
@@ -205,7 +205,7 @@ def test_pytest_experiments_with_the_openai_agent_runs_the_loop(pytester, llm_se
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("error", 0) == 0, result.stdout.str()
-    journal = json.loads((pytester.path / "docs/research/journal.json").read_text())
+    journal = json.loads((pytester.path / "docs/research/journal_3k.json").read_text())
     entry = journal["entries"][0]
     assert entry["idea"] == "head_temp" and entry["implementation"]["generated"]
     assert entry["verification"]["passed"] and entry["decisions"]

@@ -140,7 +140,7 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
     decision = entry.decisions[0]
     assert decision["decision"] == "proceed" and decision["evidence"]["level"] == "preliminary"
     assert entry.verdict == "preliminary: passed the seed's gate, not confirmed"
-    assert "μ_control=" in entry.result and "paired p=" in entry.result
+    assert "μ_control=" in entry.result and "paired t p=" in entry.result
     with pytest.raises(SlotSkipped, match="proceeds to the paper"):
         disc.ideate(2)
     report = runner.workspace.experiment_report("alpha_idea", "3k").read_text()
@@ -151,7 +151,7 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
         assert needle in report, needle
     assert "Seeds were added after a first look" not in report  # one look: no peeking caveat
     assert (runner.workspace.research_docs / "figures" / "alpha_idea_val_loss_curves.png").exists()
-    log = runner.workspace.idea_log.read_text()
+    log = runner.workspace.idea_log("3k").read_text()
     assert "## RID-01" in log and "Proceeded (preliminary)" in log and "| Validated |" not in log
     assert "- **Evidence**: preliminary" in log
     for field in ("# Ideation and review", "- **Pitch**:", "- **Math**:", "- **Pro**:", "- **Con**:", "- **Flag**: `--use_",
@@ -165,8 +165,10 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
     assert result.passed, result.findings
     assert "preliminary" in result.title and "the stored baseline runs of the same seeds" in \
         result.markdown_path.read_text()
-    numbers = {n["name"]: n["text"] for n in json.loads(result.provenance_path.read_text())["numbers"]}
+    provenance = json.loads(result.provenance_path.read_text())
+    numbers = {n["name"]: n["text"] for n in provenance["numbers"]}
     assert numbers["n.runs"] == "8"  # 5 baseline runs (3 of them the control arm) and 3 experimental runs
+    assert provenance["evidence_level"] == entry.evidence["level"]  # the paper and the journal agree
     summary = conclude.summary(disc)
     assert "Evidence: PRELIMINARY" in summary and "CONFIRMED" not in summary and "Hedges' g" in summary
     assert conclude.archive(disc) == []  # the final report, the paper and its figures stay in place
@@ -234,10 +236,16 @@ def test_three_failures_end_the_loop_with_an_honest_summary(study):
         disc.check_slot(4)
     assert disc.winner() is None
     text = conclude.summary(disc)
-    assert "All 3 ideas failed" in text and "no paper" in text and "Lessons:" in text
+    assert "No idea passed the gate, so no paper was written: of 3 idea(s) tried, 3 failed." in text
+    assert "Lessons:" in text
     moved = conclude.archive(disc)
     assert moved and all("archive" in str(p) for p in moved)
-    assert runner.workspace.idea_log.read_text().count("- **Status**: Failed") == 3
+    from research_harness.discovery.study import write_discovery_reports
+
+    write_discovery_reports(runner)  # --research-report at the session's end must not undo the archive step
+    final = disc.journal().entries[-1].idea
+    assert [p.name for p in runner.workspace.research_docs.glob("experiment_*.md")] == [f"experiment_{final}_3k.md"]
+    assert runner.workspace.idea_log("3k").read_text().count("- **Status**: Failed") == 3
 
 
 def test_flag_off_verification_catches_a_planted_leak(study):
@@ -282,3 +290,36 @@ def test_two_processes_reviewing_one_slot_write_one_entry(study):
     assert all(p.returncode == 0 for p in procs), outs
     assert outs[0][0] == outs[1][0]
     assert len(disc_entries := Discovery(runner).journal().entries) == 1 and disc_entries[0].slot == 1
+
+
+def test_a_diverged_run_is_a_result_never_retrained(study):
+    from trainer.run import TrainingDiverged
+
+    runner, base42 = study
+    disc = discovery_with(runner, [("omega_idea", "attention")])
+    disc.review(1)
+    disc.refine(1)
+    disc.implement(1)
+    assert disc.verify(1)["passed"]
+    _, entry = disc.entry(1)
+    arm = Arm("exp", (entry.idea,))
+    failed = {**copy.deepcopy(base42), "status": "failed", "val_loss": float("nan"), "run_key": runner.key(arm, 42),
+              "failure": {"step": 3, "tokens": 1536, "loss": float("nan"), "reason": "training loss became nan at step 3"}}
+    runner.store.put_failed(failed)
+    for _ in range(2):  # a later session neither retrains it nor repeats the lesson
+        with pytest.raises(TrainingDiverged, match="stored failed run"):
+            disc.arm_run(1, "exp", 42)
+    assert runner.lookup(arm, 42) is None
+    assert sum("diverged" in lesson for lesson in disc.journal().entry_for_slot(1).lessons) == 1
+
+
+def test_the_design_is_fixed_at_the_first_gate(study, tmp_path):
+    """Alpha is spent over the looks the design allows: a later --research-confirm cannot add a look."""
+    runner, base42 = study
+    disc = discovery_with(runner, [("kappa_idea", "attention")])
+    assert run_slot(disc, 1, better(0.03), base42) == "Proceeded (preliminary)"
+    assert disc.journal().design == {"confirm": False, "max_seeds": 10}
+    later = Runner(Settings(research_dir=runner.workspace.root, tokens=3000, preset="tiny", confirm=True),
+                   runner.workspace, log=lambda *a: None)
+    with pytest.raises(SlotSkipped, match="runs without --research-confirm"):
+        Discovery(later, agent=disc.agent).confirmation_seeds(1)

@@ -67,6 +67,11 @@ def test_claims_about_the_runs_follow_the_records():
     assert "sequential" not in md and "same device" not in md and "can be compared" not in md
     assert "overlapped in time" in md and "Wall times cannot be compared here" in md
     doc.section("Discussion").blocks[0].text += " All runs ran on the same device and were sequential."
+    apart = make_inputs(improvement=0.03)
+    for rec in apart.experimental:  # a model-written idea's runs trained apart: other start-up costs
+        rec["executor"] = "apart"
+    _, _, _, apart_md = _paper(apart)
+    assert "trained in different ways (apart, local)" in apart_md and "can be compared" not in apart_md
     found = {f.message.split(":")[0] for f in check(doc, numbers, a)}
     assert found == {"'same hardware', but the records show several", "'sequential', but runs overlapped in time"}
 

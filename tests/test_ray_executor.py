@@ -196,7 +196,7 @@ def test_diverged_run_comes_back_with_its_record_and_is_kept_as_failed(ray_execu
     with pytest.raises(TrainingDiverged, match="step 3") as info:
         runner.get_or_train(arm, 42)
     assert info.value.record["status"] == "failed" and info.value.record["failure"]["step"] == 3
-    assert runner.failed_record(arm, 42)["status"] == "failed"
+    assert runner.store.get_failed(runner.key(arm, 42))["status"] == "failed"
     assert runner.lookup(arm, 42) is None
 
 

@@ -36,8 +36,8 @@ class WallTime(TypedDict):
 class RunRecord(TypedDict, total=False):
     """One run, as `TrainingSession.run` returns it and the run store keeps it.
 
-    The store adds `arm`, `purpose` and `checkpoint_dir`; `record_path` is added on
-    read and never stored."""
+    The store adds `arm`, `purpose`, `checkpoint_dir` and `executor`; `record_path` is
+    added on read and never stored."""
 
     schema: int
     run_key: str
@@ -64,12 +64,13 @@ class RunRecord(TypedDict, total=False):
     eval: dict
     data: dict
     code_fingerprint: str
-    code: dict  # {"fingerprint", "git_commit", "git_dirty", "idea_sources": {name: source}}
+    code: dict  # {"git_commit", "git_dirty", "idea_sources": {name: source}}
     resumed_from_tokens: int | None
     failure: dict | None
     arm: str
     purpose: str
     checkpoint_dir: str
+    executor: str  # how the store's runner trained it: "local", "apart" (a child process) or "ray"
 
 
 # field -> accepted types; validated once, where a record enters the store

@@ -403,7 +403,9 @@ class TrainingSession:
             "train_loss_history": state["train_loss"],
             "wall_time": {"total_s": setup_s + train_s + eval_s, "setup_s": setup_s, "compile_s": compile_s,
                           "train_s": train_s, "eval_s": eval_s},
-            "tokens_per_s": state["tokens"] / train_s if train_s > 0 else float("nan"),
+            # Throughput of the training steps: the first compiled step is mostly compilation, so it
+            # is left out (compile_s), or a run that compiled would look slower than one that did not.
+            "tokens_per_s": state["tokens"] / (train_s - compile_s) if train_s > compile_s else float("nan"),
             "device": device_info(self.device),
             "compiled": self.compiled,
             "params": self.param_counts,
@@ -414,7 +416,7 @@ class TrainingSession:
                      "train_tokens": int(len(self.data.train)), "val_tokens": int(len(self.data.val)),
                      "vocab_size": self.data.vocab_size},
             "code_fingerprint": self.code_fingerprint,
-            "code": {"fingerprint": self.code_fingerprint, **git_state(str(self.git_dir)),
+            "code": {**git_state(str(self.git_dir)),
                      "idea_sources": self.idea_sources},
             "resumed_from_tokens": resumed_from,
             "started": state.get("started") or utc_now(),

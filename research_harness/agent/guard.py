@@ -16,7 +16,7 @@ import io
 import re
 import tokenize
 
-__all__ = ["GuardError", "check_module", "ensure_safe", "code_lines", "rules_text", "ALLOWED_IMPORTS",
+__all__ = ["GuardError", "check_module", "ensure_safe", "code_lines", "rules_text", "idea_name", "ALLOWED_IMPORTS",
            "DENIED_NAMES", "DENIED_ATTRIBUTES", "MAX_CODE_LINES"]
 
 MAX_CODE_LINES = 200  # code lines must be fewer than this
@@ -312,6 +312,21 @@ class _Checker:
         if isinstance(root, ast.Name) and root.id in self.imported:
             self.add(node, f"assigning into the imported {root.id!r} changes every run, the baseline's included; "
                            "change only the model, configs or optimizers the hooks are given")
+
+
+def idea_name(source: str) -> str | None:
+    """The literal `name=` of the module's `IDEA = ...(name="...")`, read without importing it."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "IDEA" for t in node.targets) \
+                and isinstance(node.value, ast.Call):
+            for kw in node.value.keywords:
+                if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                    return kw.value.value
+    return None
 
 
 def rules_text() -> str:

@@ -43,14 +43,15 @@ def run_repetition(runner: Runner, rep: int, on_run=None) -> dict:
     looks, record = [], {"rep": rep, "seeds": [], "looks": []}
     for n in (len(ARM_SEEDS), len(seeds)):
         look = seeds[:n]
+        losses = {}
         for arm in (control_arm, exp_arm):
             runner.prefetch(arm, look)
             for seed in look:
                 rec, trained = runner.get_or_train(arm, seed)
+                losses.setdefault(arm.name, {})[seed] = rec["val_loss"]
                 if on_run:
                     on_run(arm, rec, trained)
-        control = {s: runner.lookup(control_arm, s)["val_loss"] for s in look}
-        exp = {s: runner.lookup(exp_arm, s)["val_loss"] for s in look}
+        control, exp = losses[control_arm.name], losses[exp_arm.name]
         looks.append((control, exp))
         test = gates.evidence_test(control, exp)
         decision = gates.decide(test.cohens_d)

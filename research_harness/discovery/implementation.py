@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from trainer.ideas import Idea, discover_ideas
+from trainer.ideas import Idea
 from trainer.record import write_text_atomic
 
 from research_harness.agent.protocol import AgentError
@@ -31,23 +31,27 @@ class ImplementationSteps:
     def implement(self, slot: int, error: str | None = None) -> dict:
         """An idea of the registry is implemented already. A model's idea is written by the
         agent, checked by the guard before any import, smoke-trained in a sandboxed child,
-        and given its error back once; after that it is Failed and its module reverted."""
-        journal, entry = self.require_open(slot, "implementation")
-        if entry.implementation.get("ok") and error is None:
-            return entry.implementation
-        known = self.ideas().get(entry.idea)
-        if known is not None and not self._generated(known):
-            return self._set_implementation(slot, {"ok": True, "generated": False, "module": known.source_file})
-        attempts = list(entry.implementation.get("attempts", []))
-        while len(attempts) < IMPLEMENT_ATTEMPTS:
-            problem, path = self._write_and_check(entry, journal, slot, error)
-            attempts.append({"error": problem, "module": str(path) if path else None})
-            if not problem:
-                self._reload_ideas()
-                return self._set_implementation(slot, {"ok": True, "generated": True, "module": str(path),
-                                                       "attempts": attempts})
-            error = problem
-        self._set_implementation(slot, {"ok": False, "generated": True, "attempts": attempts})
+        and given its error back once; after that it is Failed and its module reverted.
+        One session at a time implements a slot (a workspace lock), so two sessions never
+        overwrite each other's module."""
+        self.require_open(slot, "implementation")
+        with self.runner.workspace.lock(f"implement-{slot}"):
+            journal, entry = self.entry(slot)
+            if entry.implementation.get("ok") and error is None:
+                return entry.implementation
+            known = self.ideas().get(entry.idea)
+            if known is not None and not self._generated(known):
+                return self._set_implementation(slot, {"ok": True, "generated": False, "module": known.source_file})
+            attempts = list(entry.implementation.get("attempts", []))
+            while len(attempts) < IMPLEMENT_ATTEMPTS:
+                problem, path = self._write_and_check(entry, journal, slot, error)
+                attempts.append({"error": problem, "module": str(path) if path else None})
+                if not problem:
+                    self._reload_ideas()
+                    return self._set_implementation(slot, {"ok": True, "generated": True, "module": str(path),
+                                                           "attempts": attempts})
+                error = problem
+            self._set_implementation(slot, {"ok": False, "generated": True, "attempts": attempts})
         self._fail(slot, f"its code failed twice; last error: {error}")
         raise IdeaFailed(f"{entry.idea}: the model's code failed twice; last error: {error}")
 
@@ -55,7 +59,10 @@ class ImplementationSteps:
         return Path(idea.source_file).resolve().parent == self.generated_dir.resolve()
 
     def _write_and_check(self, entry: Entry, journal: Journal, slot: int, error: str | None):
-        from research_harness.agent.guard import check_module  # noqa: PLC0415
+        """(problem, published path): "" and the module's path in generated/ when it passed.
+        The module is staged and smoke-tested outside generated/ first, so a module that
+        fails never becomes an idea of the registry."""
+        from research_harness.agent.guard import check_module, idea_name  # noqa: PLC0415
         from research_harness.agent.sandbox import smoke_test  # noqa: PLC0415
 
         try:
@@ -65,16 +72,14 @@ class ImplementationSteps:
         problems = check_module(source)
         if problems:  # refused before it is written, imported or run
             return "the code guard refused the module: " + "; ".join(problems), None
-        path = self.generated_dir / f"{entry.idea}.py"
-        write_text_atomic(path, source)
+        if idea_name(source) != entry.idea:
+            return f"the module's IDEA is named {idea_name(source)!r} but the idea is {entry.idea!r}", None
         scratch = self.runner.workspace.runs / "smoke" / entry.idea
-        smoke = smoke_test(path, scratch, data_dir=self.runner.workspace.data_dir(self.settings))
+        staged = write_text_atomic(scratch / "staged" / f"{entry.idea}.py", source)
+        smoke = smoke_test(staged, scratch, data_dir=self.runner.workspace.data_dir(self.settings))
         if not smoke.ok:
-            return f"the sandboxed smoke test failed: {smoke.error}", path
-        named = [i.name for i in discover_ideas([self.generated_dir]).values() if i.source_file == str(path)]
-        if named != [entry.idea]:
-            return f"the module's IDEA is named {named} but the idea is {entry.idea!r}", path
-        return "", path
+            return f"the sandboxed smoke test failed: {smoke.error}", None
+        return "", write_text_atomic(self.generated_dir / f"{entry.idea}.py", source)
 
     def _set_implementation(self, slot: int, info: dict) -> dict:
         with self.editing() as journal:

@@ -64,6 +64,9 @@ class Journal:
     path: Path
     entries: list[Entry] = field(default_factory=list)
     ideation: dict = field(default_factory=dict)  # slot -> {"candidates", "proposals", "scores", "selected", "text"}
+    # The study's pre-registered design, fixed at its first gate: {"confirm": bool, "max_seeds": int}.
+    # Alpha is spent over the looks this design allows, so a later session cannot change it.
+    design: dict = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path) -> "Journal":
@@ -76,10 +79,11 @@ class Journal:
         except (ValueError, TypeError) as exc:
             raise RuntimeError(f"the research journal {path} cannot be read ({exc}); it was left untouched. "
                                "Fix: restore it from version control or move it aside to start a new journal") from exc
-        return cls(path, entries, {str(k): v for k, v in raw.get("ideation", {}).items()})
+        return cls(path, entries, {str(k): v for k, v in raw.get("ideation", {}).items()}, raw.get("design", {}))
 
     def save(self) -> None:
-        write_json_atomic(self.path, {"entries": [asdict(e) for e in self.entries], "ideation": self.ideation})
+        write_json_atomic(self.path, {"entries": [asdict(e) for e in self.entries], "ideation": self.ideation,
+                                      "design": self.design})
 
     def entry_for_slot(self, slot: int) -> Entry | None:
         return next((e for e in self.entries if e.slot == slot), None)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -36,18 +35,22 @@ class SlotSkipped(Exception):
     """This step does not run; the message says why (becomes a pytest skip)."""
 
 
-@dataclass
 class Discovery(ImplementationSteps):
-    runner: Runner
-    agent: object = None
-    _ideas: dict | None = field(default=None, repr=False)
+    """One study's discovery loop over a runner; the journal and the store hold its state."""
 
-    def __post_init__(self) -> None:
-        if self.agent is None:
+    def __init__(self, runner: Runner, agent=None):
+        self.runner, self._agent, self._ideas = runner, agent, None
+
+    @property
+    def agent(self):
+        """The research agent, built when a step first needs it (reports and summaries never do)."""
+        if self._agent is None:
             from research_harness.agent.backends import make_agent  # noqa: PLC0415
 
             s = self.runner.settings
-            self.agent = make_agent(s.agent, workspace=self.runner.workspace.root, ideas=self.ideas, seed=s.agent_seed)
+            self._agent = make_agent(s.agent, workspace=self.runner.workspace.root, ideas=self.ideas,
+                                     seed=s.agent_seed)
+        return self._agent
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -55,7 +58,7 @@ class Discovery(ImplementationSteps):
         return self.runner.settings
 
     def journal(self) -> Journal:
-        return Journal.load(self.runner.workspace.journal_json)
+        return Journal.load(self.runner.workspace.journal_json(self.settings.label))
 
     @contextmanager
     def editing(self):
@@ -65,7 +68,7 @@ class Discovery(ImplementationSteps):
             journal = self.journal()
             yield journal
             journal.save()
-            write_idea_log(journal, self.runner.workspace.idea_log)
+            write_idea_log(journal, self.runner.workspace.idea_log(self.settings.label))
 
     def ideas(self) -> dict[str, Idea]:
         # Imported only now, in phase 2, so an idea module cannot touch phase 1's baseline.
@@ -128,7 +131,7 @@ class Discovery(ImplementationSteps):
                 "existing_ideas (names taken: propose new names)": sorted(self.ideas()),
                 "baseline": self.baseline_stats(), "extension_points": idea_base.__doc__,
                 "baseline_report": report.read_text(encoding="utf-8") if report.exists() else "",
-                "idea_log": ws.idea_log.read_text(encoding="utf-8") if ws.idea_log.exists() else ""}
+                "idea_log": log.read_text(encoding="utf-8") if (log := ws.idea_log(self.settings.label)).exists() else ""}
 
     # -- ideation, review, refinement ----------------------------------------------------------
     def ideate(self, slot: int) -> dict:
@@ -243,8 +246,9 @@ class Discovery(ImplementationSteps):
             rule = "no same-code seed-42 record exists, so the seed's 1-sigma rule is the gate"
         from research_harness.stats import prob_within_k_sigma_in_sample  # noqa: PLC0415
 
+        ref_text = f"{ref_value:.6f}" if reference else f"{ref_value:.4f}, as the reused report gives it"
         text = (f"flag-off seed-42 rerun val_loss {rerun['val_loss']:.6f} is {how} the stored baseline seed-42 run "
-                f"({ref_value:.6f}); it lies {sigmas:.2f} sigma from the baseline mean {summary.mean:.4f} "
+                f"({ref_text}); it lies {sigmas:.2f} sigma from the baseline mean {summary.mean:.4f} "
                 f"(sigma {summary.std:.4f}): {'within' if within else 'outside'} 1 sigma. {rule[0].upper() + rule[1:]}.")
         if comparable and passed and not within:
             text += (" Being outside 1 sigma is then a property of baseline seed 42 itself, one of the "
@@ -277,18 +281,19 @@ class Discovery(ImplementationSteps):
 
     def _run(self, slot: int, entry: Entry, which: str, seed: int, seeds) -> tuple[dict, bool]:
         arm = self.arm(entry, which)
-        failed = self.runner.failed_record(arm, seed)
-        if failed is not None:  # a diverged run is a result too: never retrained behind the user's back
-            raise TrainingDiverged(failed["failure"]["reason"] + " (stored failed run)", failed)
         key = self.runner.key(arm, seed)
-        with self.editing() as journal:  # the key is kept, so the records stay reachable after a revert
-            journal.entry_for_slot(slot).runs.setdefault(which, {})[str(seed)] = key
+        if entry.runs.get(which, {}).get(str(seed)) != key:
+            with self.editing() as journal:  # the key is kept, so the records stay reachable after a revert
+                journal.entry_for_slot(slot).runs.setdefault(which, {})[str(seed)] = key
         self.runner.prefetch(arm, seeds)
         try:
             return self.runner.get_or_train(arm, seed)
         except TrainingDiverged as exc:
+            lesson = f"{which} seed {seed} diverged: {exc}"
             with self.editing() as journal:
-                journal.entry_for_slot(slot).lessons.append(f"{which} seed {seed} diverged: {exc}")
+                lessons = journal.entry_for_slot(slot).lessons
+                if lesson not in lessons:
+                    lessons.append(lesson)
             raise
 
     def arm_records(self, entry: Entry, which: str, seeds) -> tuple[list[dict], list[dict]]:
@@ -318,37 +323,41 @@ class Discovery(ImplementationSteps):
             out.append(({r["seed"]: r["val_loss"] for r in control}, {r["seed"]: r["val_loss"] for r in exp}))
         return out
 
+    def design(self, journal: Journal | None = None) -> dict:
+        """The study's design: fixed in the journal at its first gate, else this session's flags."""
+        journal = journal or self.journal()
+        return journal.design or {"confirm": self.settings.confirm, "max_seeds": self.settings.max_seeds}
+
     def family_p(self, journal: Journal, entry: Entry) -> list[float]:
         """The look-adjusted p of the study's other ideas that reached a gate."""
-        out = []
-        for other in journal.entries:
-            if other.idea != entry.idea and other.looks:
-                pairs = self.look_pairs(other)
-                tests = [gates.evidence_test(*p) if p else None for p in pairs]
-                out.append(gates.look_adjusted_p([t.p if t else None for t in tests], self.settings.confirm)[0])
-        return out
+        confirm = self.design(journal)["confirm"]
+        return [gates.idea_p(self.look_pairs(other), confirm) for other in journal.entries
+                if other.idea != entry.idea and other.looks]
 
     def assess(self, journal: Journal, entry: Entry, looks, passed_gate: bool) -> gates.Evidence:
-        return gates.assess(self.look_pairs(entry, looks), self.settings.confirm, self.family_p(journal, entry),
-                            passed_gate=passed_gate)
+        return gates.assess(self.look_pairs(entry, looks), self.design(journal)["confirm"],
+                            self.family_p(journal, entry), passed_gate=passed_gate)
 
     def gate(self, slot: int, final: bool = False) -> dict:
         _, entry = self.require_open(slot, "the final gate" if final else "the gate")
         if final and (not entry.decisions or entry.decisions[0]["decision"] != gates.Decision.SUGGESTIVE.value):
             raise SlotSkipped("no second look needed: the 3-seed gate was not suggestive")
         look = 1 if final else 0
-        done = [d for d in entry.decisions if d.get("look") == look]
-        if done:
-            return done[-1]
         seeds = list(ARM_SEEDS) + (list(EXTENSION_SEEDS) if final else [])
         control, _ = self.arm_records(entry, "control", seeds)
         exp, failed = self.arm_records(entry, "exp", seeds)
-        label = self.settings.label
-        if not failed and (len(control) != len(seeds) or len(exp) != len(seeds)):
+        if not failed and (len(control) != len(seeds) or len(exp) != len(seeds)) and \
+                not any(d.get("look") == look for d in entry.decisions):
             raise AssertionError(f"the gate needs {len(seeds)} finished runs per arm; have control {len(control)}, "
                                  f"experimental {len(exp)} (run the arm tests first)")
+        label = self.settings.label
         with self.editing() as journal:
             entry = journal.entry_for_slot(slot)
+            done = [d for d in entry.decisions if d.get("look") == look]
+            if done:  # decided already, maybe by another session sharing the workspace
+                return done[-1]
+            if not journal.design:
+                journal.design = self.design(journal)
             looks = [list(ARM_SEEDS)] + ([seeds] if final else [])
             if failed:
                 d, decision, evidence = -math.inf, gates.Decision.NOISE, None
@@ -362,7 +371,7 @@ class Discovery(ImplementationSteps):
                 c = sum(r["val_loss"] for r in control) / len(control)
                 e = sum(r["val_loss"] for r in exp) / len(exp)
                 entry.result = (f"μ_exp={e:.4f} vs μ_control={c:.4f} (the stored baseline runs of the same seeds), "
-                                f"d={gates.format_effect(d)}, paired p={test.p:.3g}, N={len(seeds)} seeds at {label} "
+                                f"d={reason[4:]}, {test.decided_by} p={test.p:.3g}, N={len(seeds)} seeds at {label} "
                                 "tokens")
             status = gates.journal_status(decision, evidence.level if evidence else "not supported", final=final)
             record = {"look": look, "seeds": seeds, "d": d, "decision": decision.value, "status": status,
@@ -390,12 +399,15 @@ class Discovery(ImplementationSteps):
         return record
 
     def confirmation_seeds(self, slot: int) -> list[int]:
-        """--research-confirm: the seeds to add to both arms when the gate proceeded but the
-        evidence is preliminary, sized by power from the observed effect (deterministic, so
-        a killed confirmation resumes with the same seeds)."""
-        _, entry = self.entry(slot)
-        if not self.settings.confirm:
-            raise SlotSkipped("no confirmation: --research-confirm is off (the result keeps its evidence level)")
+        """The study's confirmation design (--research-confirm at its first gate): the seeds to
+        add to both arms when the gate proceeded but the evidence is preliminary, sized by
+        power from the observed effect (deterministic, so a killed confirmation resumes with
+        the same seeds)."""
+        journal, entry = self.entry(slot)
+        design = self.design(journal)
+        if not design["confirm"]:
+            raise SlotSkipped("no confirmation: the study runs without --research-confirm (the result keeps its "
+                              "evidence level)")
         planned = entry.looks[2] if len(entry.looks) > 2 else None
         if planned is None and entry.status != "Proceeded (preliminary)":
             raise SlotSkipped(f"no confirmation needed: idea {slot} ({entry.idea}) is {entry.status}")
@@ -403,7 +415,7 @@ class Discovery(ImplementationSteps):
         if planned is not None:
             return [s for s in planned if s not in current]
         test = gates.evidence_test(*self.look_pairs(entry, [current])[0])
-        return gates.confirmation_seeds(current, test, self.settings.max_seeds)
+        return gates.confirmation_seeds(current, test, design["max_seeds"])
 
     def confirmation_run(self, slot: int, which: str, seed: int) -> tuple[dict, bool]:
         extra = self.confirmation_seeds(slot)
@@ -412,29 +424,42 @@ class Discovery(ImplementationSteps):
         return self._run(slot, self.entry(slot)[1], which, seed, extra)
 
     def confirm(self, slot: int) -> dict:
-        """The confirmation look: the added seeds on both arms, then the evidence again."""
+        """The confirmation look: the added seeds on both arms, then the evidence again. A
+        diverged confirmation run leaves the result preliminary, and says so."""
         extra = self.confirmation_seeds(slot)
         _, entry = self.entry(slot)
-        done = [d for d in entry.decisions if d.get("look") == 2]
-        if done:
-            return done[-1]
         seeds = [*_current_seeds(entry), *extra]
-        for which in ("control", "exp"):
-            for seed in extra:
-                self._run(slot, entry, which, seed, extra)
+        diverged = []
+        if not any(d.get("look") == 2 for d in entry.decisions):
+            for which in ("control", "exp"):
+                for seed in extra:
+                    try:
+                        self._run(slot, entry, which, seed, extra)
+                    except TrainingDiverged:
+                        diverged.append(f"{which} seed {seed}")
         with self.editing() as journal:
             entry = journal.entry_for_slot(slot)
+            done = [d for d in entry.decisions if d.get("look") == 2]
+            if done:
+                return done[-1]
             looks = [entry.looks[0], entry.looks[1] if len(entry.looks) > 1 else None, seeds]
-            test = gates.evidence_test(*self.look_pairs(entry, [seeds])[0])
-            entry.looks = looks
-            evidence = self.assess(journal, entry, looks, True)
-            status = gates.journal_status(gates.Decision.PROCEED, evidence.level)
-            record = {"look": 2, "seeds": seeds, "d": test.cohens_d, "decision": gates.Decision.PROCEED.value,
-                      "status": status, "evidence": _evidence_dict(evidence), "date": date.today().isoformat()}
+            if diverged:
+                evidence, d = None, math.nan
+                status, note = entry.status, f"confirmation run(s) diverged ({', '.join(diverged)}): the result stays " \
+                                             "preliminary"
+                entry.lessons.append(note)
+            else:
+                d = gates.evidence_test(*self.look_pairs(entry, [seeds])[0]).cohens_d
+                entry.looks = looks
+                evidence = self.assess(journal, entry, looks, True)
+                status = gates.journal_status(gates.Decision.PROCEED, evidence.level)
+                note = f"confirmation look at {len(seeds)} seeds per arm: evidence {evidence.level.value}"
+                entry.evidence = _evidence_dict(evidence)
+                entry.verdict = gates.verdict_words(gates.Decision.PROCEED, evidence.level)
+            record = {"look": 2, "seeds": seeds, "d": d, "decision": gates.Decision.PROCEED.value, "status": status,
+                      "evidence": _evidence_dict(evidence), "date": date.today().isoformat()}
             entry.decisions.append(record)
-            entry.evidence = record["evidence"]
-            entry.verdict = gates.verdict_words(gates.Decision.PROCEED, evidence.level)
-            entry.set_status(status, f"confirmation look at {len(seeds)} seeds per arm: evidence {evidence.level.value}")
+            entry.set_status(status, note)
         self.write_report(slot)
         return record
 
@@ -467,12 +492,19 @@ def _evidence_dict(evidence: gates.Evidence | None) -> dict:
 
 
 def write_discovery_reports(runner: Runner) -> list[Path]:
+    """The idea log and every experiment report, from the journal and the store. A report
+    that phase 4 archived stays in archive/: it is not written again."""
     disc = Discovery(runner)
-    journal = disc.journal()
-    if not journal.entries:
-        return []
-    written = [write_idea_log(journal, runner.workspace.idea_log)]
+    label = runner.settings.label
+    with runner.workspace.lock("journal"):
+        journal = disc.journal()
+        if not journal.entries:
+            return []
+        written = [write_idea_log(journal, runner.workspace.idea_log(label))]
     for entry in journal.entries:
+        report = runner.workspace.experiment_report(entry.idea, label)
+        if (runner.workspace.archive / "experiments" / report.name).exists():
+            continue
         path = disc.write_report(entry.slot)
         if path:
             written.append(path)

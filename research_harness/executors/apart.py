@@ -6,7 +6,7 @@ process, a hook that changed process-wide state (a default dtype, a thread count
 RNG) would change every later run, the baseline's included. So its runs are trained
 apart: the child rebuilds the run from its spec (the Ray worker's code path), checks the
 run key, trains with the driver's thread count (so the numbers are the in-process ones,
-bit for bit), under the sandbox's audit hook (writes only to the workspace, the data
+bit for bit on a CPU), under the sandbox's audit hook (writes only to the workspace, the data
 cache and the temp folder; no processes, no network), and hands back the record."""
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from pathlib import Path
 from research_harness.executors.spec import run_spec
 
 RESULT_NAME = "apart_result.json"
+TIMEOUT_S = int(os.environ.get("RESEARCH_APART_TIMEOUT", 6 * 3600))  # a hook that hangs must not hold the lock forever
 
 
 def train_apart(runner, arm, plan, seed: int, out: Path, keep_checkpoint: bool, threads: int) -> dict:
     """Train (plan, seed) in a child process and return its record (TrainingDiverged as locally)."""
-    from trainer.record import git_state  # noqa: PLC0415
     from trainer.run import TrainingDiverged  # noqa: PLC0415
 
     out = Path(out)
@@ -36,8 +36,15 @@ def train_apart(runner, arm, plan, seed: int, out: Path, keep_checkpoint: bool, 
     result_path = out / RESULT_NAME
     result_path.unlink(missing_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.run([sys.executable, "-m", "research_harness.executors.apart", str(spec_path)], env=env,
-                          capture_output=True, text=True, cwd=runner.workspace.root)
+    if plan.device.type == "cuda" and plan.device.index is not None:  # the spec says "cuda": the child's cuda:0
+        env["CUDA_VISIBLE_DEVICES"] = str(plan.device.index)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "research_harness.executors.apart", str(spec_path)], env=env,
+                              capture_output=True, text=True, cwd=runner.workspace.root, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"training {arm.name} seed {seed} apart (a model-written idea) did not finish in "
+                           f"{TIMEOUT_S} s and was stopped; nothing was stored as finished (its checkpoint in {out} "
+                           "stays)") from None
     if proc.returncode != 0 or not result_path.exists():
         tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
         raise RuntimeError(f"training {arm.name} seed {seed} apart (a model-written idea) failed with exit code "
@@ -46,7 +53,6 @@ def train_apart(runner, arm, plan, seed: int, out: Path, keep_checkpoint: bool, 
     result_path.unlink()
     spec_path.unlink(missing_ok=True)
     record = result["record"]
-    record.setdefault("code", {}).update(git_state(str(runner.workspace.root)))
     if result["status"] == "diverged":
         raise TrainingDiverged(result["message"], record)
     return record

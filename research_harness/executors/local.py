@@ -13,6 +13,7 @@ from trainer.run import RunOptions, RunPlan
 @dataclass
 class LocalExecutor:
     name: str = "local"
+    starts_early = False  # runs are sequential: prefetch has nothing to start
     _session: object = field(default=None, repr=False)
     _session_key: str | None = None
 

@@ -60,6 +60,7 @@ class RayExecutor:
     max_retries: int = 1
     num_cpus: int | None = None  # CPUs of a local Ray (None: Ray counts them)
     name: str = "ray"
+    starts_early = True  # prefetch submits every seed of an arm at once
     _ray: object = field(default=None, repr=False)
     _owns_ray: bool = False
     _remote: object = field(default=None, repr=False)
@@ -117,6 +118,8 @@ class RayExecutor:
     # -- the executor protocol ------------------------------------------------------------------
     def prefetch(self, runner, arm, plan, seeds: list[int]) -> None:
         """Start every given seed not already started: they run side by side on the cluster."""
+        if runner.untrusted(plan):
+            return  # a model wrote one of its ideas: its runs train apart, on this machine (see train)
         started = [seed for seed in seeds if self._submit(runner, arm, plan, seed) is not None]
         if started:
             self.log(f"[research] ray: started {arm.name} seeds {', '.join(map(str, started))} "
@@ -128,6 +131,14 @@ class RayExecutor:
         from trainer.record import git_state  # noqa: PLC0415
         from trainer.run import TrainingDiverged  # noqa: PLC0415
 
+        if runner.untrusted(plan):
+            # Code a model wrote never runs in a Ray worker, which later runs the baseline's tasks
+            # too: it trains in a child process of its own, under the sandbox's audit hook.
+            import torch  # noqa: PLC0415
+
+            from research_harness.executors.apart import train_apart  # noqa: PLC0415
+
+            return train_apart(runner, arm, plan, seed, out, keep_checkpoint, torch.get_num_threads())
         key = plan.key(seed)
         self._submit(runner, arm, plan, seed, out=out, keep_checkpoint=keep_checkpoint)
         ray = self._ensure_ray()

@@ -34,7 +34,7 @@ def run_spec(runner, arm, plan, seed: int, out: Path, keep_checkpoint: bool, cpu
         "preset": plan.preset,
         "tokens": plan.train_cfg.train_tokens,
         "flags": sorted(plan.flags),
-        "device": plan.device.type,  # the task's GPU is cuda:0 inside the worker, whatever its index here
+        "device": plan.device.type,  # cuda:0 inside a Ray worker or an apart child (it sees only its GPU)
         "cpus": cpus_per_run,
         "idea_dirs": list(dict.fromkeys(idea_dirs)),
         "user_ideas": user_ideas,

@@ -21,16 +21,6 @@ def look_pairs(control: list[dict], experimental: list[dict], looks) -> list:
     return [(losses(control, set(s)), losses(experimental, set(s))) if s else None for s in looks]
 
 
-def family_p(family: list[dict], confirm: bool) -> list[float]:
-    """The look-adjusted p of the study's other ideas, from their own records."""
-    out = []
-    for member in family:
-        tests = [gates.evidence_test(losses(c), losses(e)) if c and e else None for c, e in
-                 (look or (None, None) for look in member["looks"])]
-        out.append(gates.look_adjusted_p([t.p if t else None for t in tests], confirm)[0])
-    return out
-
-
 @dataclass
 class Analysis:
     inputs: PaperInputs
@@ -82,8 +72,9 @@ def analyze(inputs: PaperInputs) -> Analysis:
     tests = [gates.evidence_test(*p) if p else None for p in pairs]
     gate_looks = [t for t in tests[:2] if t is not None]
     decision = gates.decide(gate_looks[-1].cohens_d)
-    evidence = gates.assess(pairs, inputs.confirm, family_p(inputs.family, inputs.confirm),
-                            passed_gate=decision is gates.Decision.PROCEED)
+    others = [gates.idea_p([tuple(look) if look else None for look in member["looks"]], inputs.confirm)
+              for member in inputs.family]
+    evidence = gates.assess(pairs, inputs.confirm, others, passed_gate=decision is gates.Decision.PROCEED)
     return Analysis(
         inputs=inputs, baseline=base, control=ctrl, experimental=exp, base=stats.summarize(vals(base)),
         cmp=stats.compare_arms(vals(ctrl), vals(exp), vals(base)), paired=stats.paired_t(vals(ctrl), vals(exp)),

@@ -15,7 +15,7 @@ from research_harness.facts import MAX_TPS_SPREAD
 from research_harness.gates import ALPHA, MAX_IDEAS, NOISE_BELOW, PROCEED_AT, decide
 from research_harness.paper.analysis import Analysis
 from research_harness.paper.numbers import NumberTable
-from research_harness.workspace import RESEARCH_TOKENS
+from research_harness.workspace import EXTENSION_SEEDS, RESEARCH_TOKENS
 
 TEMPLATES = Path(__file__).parent / "templates"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
@@ -110,7 +110,7 @@ def numbers_for(a: Analysis) -> NumberTable:
                                     ("set.alpha", ALPHA, "g", "gates.ALPHA"), ("set.ideas", MAX_IDEAS, "int", "MAX_IDEAS"),
                                     ("set.ci", 95, "int", "confidence level of intervals (%)"),
                                     ("set.power", 80, "int", "power of the seed-count analysis (%)"),
-                                    ("set.max_power_n", 10_000, "int", "stats.seeds_for_power max_n"),
+                                    ("set.max_power_n", stats.MAX_POWER_N, "int", "stats.MAX_POWER_N"),
                                     ("set.research_tokens", RESEARCH_TOKENS, "int", "workspace.RESEARCH_TOKENS"),
                                     ("set.tps_spread", MAX_TPS_SPREAD, "g", "facts.MAX_TPS_SPREAD")):
         n.add(name, value, fmt, "setting", setting=where)
@@ -157,8 +157,7 @@ def numbers_for(a: Analysis) -> NumberTable:
     stat("n.arm", len(ctrl), "int", "seeds per arm", arms, "seed")
     stat("n.baseline", len(base), "int", "baseline seeds", base, "seed")
     stat("n.runs", a.facts.n_distinct, "int", "distinct run keys", recs, "run_key")
-    stat("n.ext", 2, "int", "seeds added after a suggestive first look (512, 1024)", arms, "seed")
-    stat("n.final", max(len(s) for s in a.inputs.looks if s), "int", "seeds per arm at the last look", arms, "seed")
+    n.add("n.ext", len(EXTENSION_SEEDS), "int", "setting", setting="workspace.EXTENSION_SEEDS")
     for name, value, fmt in (("cmp.delta", cmp.delta, "loss"), ("cmp.delta_sigma", cmp.delta_in_baseline_sigmas, "f2"),
                              ("cmp.d", cmp.cohens_d, "d"), ("cmp.g", cmp.hedges_g, "d"), ("cmp.ci.lo", cmp.d_ci[0], "d"),
                              ("cmp.ci.hi", cmp.d_ci[1], "d"), ("welch.t", cmp.welch_t, "f2"),
@@ -192,7 +191,6 @@ def numbers_for(a: Analysis) -> NumberTable:
     n.add("agent.model", agent.get("model") or "none", "raw", "record", field="the model named in its transcripts")
     n.add("agent.transcripts", ", ".join(agent.get("transcripts") or []) or "none", "raw", "record",
           field="runs/agent/<hash>.json", transcripts=agent.get("transcripts") or [])
-    n.add("n.numbers", len(list(n)) + 1, "int", "statistic", statistic="entries of this numbers table")
     return n
 
 
@@ -207,6 +205,9 @@ def words(a: Analysis, n: NumberTable) -> dict:
     if facts.tps_spread > MAX_TPS_SPREAD:
         reasons.append(f"runs of identical code differ in throughput by a factor of {n('facts.tps_spread')}, more "
                        f"than the {n('set.tps_spread')} allowed")
+    if len(facts.executors) > 1:
+        reasons.append(f"the runs were trained in different ways ({', '.join(facts.executors)}), each with its own "
+                       "start-up costs")
     d = abs(cmp.cohens_d)
     return {
         "level": a.evidence.level.value, "decision": a.decision.value, "decided_by": a.evidence.decided_by,
@@ -215,6 +216,8 @@ def words(a: Analysis, n: NumberTable) -> dict:
         "same_hardware": facts.same_hardware, "sequential": facts.sequential,
         "comparable": facts.wall_times_comparable, "wall_reason": "; ".join(reasons),
         "lower_positive": a.evidence.lower_bound > 0, "power_n": cmp.seeds_for_power is not None,
+        "second_look": len(a.inputs.looks) > 1 and bool(a.inputs.looks[1]),
+        "bit_identical": a.inputs.verification.get("bit_identical") is True,
         "magnitude": "negligible" if d < 0.2 else "small" if d < 0.5 else "medium" if d < 0.8 else "large",
         "looks": [{"n": f"look{j}.n", "d": f"look{j}.d", "decision": decide(t.cohens_d).value}
                   for j, t in enumerate(a.look_tests[:2]) if t is not None],
@@ -287,7 +290,7 @@ def document(a: Analysis, n: NumberTable, figures: dict[str, str]) -> Doc:
     sections += [Section("References", [Block("list", items=refs)]),
                  Section("Appendix A. Review and revision", []),
                  Section("Appendix B. Provenance", [Block("p", text=(
-                     f"Every number in this paper, {n('n.numbers')} in all, is listed in the sidecar "
+                     "Every number in this paper is listed in the sidecar "
                      f"`{a.inputs.topic}.provenance.json` with its source: a run record's key and field, a statistic "
                      "with its inputs, a package version, a setting of the workflow, or a quote from the idea's "
                      "metadata or references. The research agent: the "
@@ -296,7 +299,7 @@ def document(a: Analysis, n: NumberTable, figures: dict[str, str]) -> Doc:
                      Block("table", text="Run records.", header=["Arm", "Seed", "Run key", "val_loss"], align="lrlr",
                            rows=records)])]
     return Doc(title=str(prose.title(w, n)).strip(),
-               note=f"Rendered by research_harness from {n('n.runs')} distinct run records, finished between "
+               note=f"Rendered by research_harness from {n('n.runs')} distinct run records, made between "
                     f"{n('date.first')} and {n('date.last')}.", sections=sections)
 
 

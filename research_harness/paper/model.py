@@ -21,8 +21,10 @@ class PaperInputError(ValueError):
 class PaperInputs:
     """`baseline`: the 5 baseline-variance records; `control`/`experimental`: the arms
     (the same seeds). `looks[j]`: the seeds of design look j the gate took (3 seeds, 5
-    seeds, the confirmation look). `family`: the study's other ideas tried, each
-    {"idea": name, "looks": [(control records, experimental records) or None, ...]}.
+    seeds, the confirmation look). `family`: the study's other ideas that reached a gate,
+    each {"idea": name, "looks": [(control, experimental) val_loss by seed, or None]}.
+    `confirm`: the study's design (alpha is spent over the looks it allows).
+    `verification`: the idea's flag-off verification as the journal holds it.
     `agent`: the research agent that drafted and reviewed ({"backend", "model",
     "transcripts": [hashes]}). `research_scale` is False below the workflow's budget."""
 
@@ -36,6 +38,7 @@ class PaperInputs:
     looks: list[list[int] | None] = field(default_factory=list)
     confirm: bool = False
     family: list[dict] = field(default_factory=list)
+    verification: dict = field(default_factory=dict)
     agent: dict = field(default_factory=lambda: {"backend": "catalogue", "model": None, "transcripts": []})
 
 

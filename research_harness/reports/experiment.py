@@ -36,6 +36,8 @@ def write(disc, entry) -> Path:
     seeds = _seeds(entry)
     control, _ = disc.arm_records(entry, "control", seeds)
     exp, failed = disc.arm_records(entry, "exp", seeds)
+    test = gates.evidence_test({r["seed"]: r["val_loss"] for r in control}, {r["seed"]: r["val_loss"] for r in exp}) \
+        if len(control) >= 2 and len(exp) >= 2 else None  # on every run: a missing pair means Welch decides
     control = [r for r in control if any(r["seed"] == e["seed"] for e in exp)] or control
     from research_harness import baseline as phase1  # noqa: PLC0415
 
@@ -48,8 +50,9 @@ def write(disc, entry) -> Path:
               f"- Hypothesis: {entry.plan.get('hypothesis', '')}",
               "- Metric: final val_loss on the held-out validation documents. **Lower is better**; d > 0 means the "
               "experimental arm has the lower loss.",
-              "- Control arm: the stored baseline runs of the same seeds (same code, configuration and seed: "
-              "retraining would give the bit-identical result).", ""]
+              "- Control arm: the stored baseline runs of the same seeds (same code, configuration and seed)"
+              + ("; a flag-off rerun with the idea loaded reproduced baseline seed 42 bit for bit."
+                 if entry.verification.get("bit_identical") else "."), ""]
     if entry.implementation:
         how = "written by the research agent, checked by the code guard and smoke-trained in a sandbox" \
             if entry.implementation.get("generated") else "an existing module"
@@ -67,19 +70,18 @@ def write(disc, entry) -> Path:
     if failed:
         lines += ["## Failed runs", ""] + [f"- seed {r['seed']}: {r['failure']['reason']}" for r in failed] + [""]
     if len(control) >= 2 and len(exp) >= 2:
-        lines += _comparison(disc, entry, control, exp, base, settings)
+        lines += _comparison(disc, entry, control, exp, base, test)
     else:
         lines += ["## Arms", "", "Not enough finished runs in both arms to compare.", ""]
-    lines += _decisions(entry)
+    lines += _decisions(entry, disc.design())
     lines += ["## Run records", ""] + [f"- {'control' if r in control else 'experimental'} seed {r['seed']}: "
                                        f"`{r['run_key']}`" for r in [*control, *exp]]
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def _comparison(disc, entry, control, exp, base, settings) -> list[str]:
+def _comparison(disc, entry, control, exp, base, test) -> list[str]:
     cv, ev = [r["val_loss"] for r in control], [r["val_loss"] for r in exp]
     cmp = stats.compare_arms(cv, ev, base.values if len(base.values) >= 2 else None)
-    test = gates.evidence_test({r["seed"]: r["val_loss"] for r in control}, {r["seed"]: r["val_loss"] for r in exp})
     frame = records_frame([*control, *exp]).assign(arm=["control"] * len(control) + ["experimental"] * len(exp))
     per_seed = frame.pivot(index="seed", columns="arm", values="val_loss").reset_index()
     per_seed["difference"] = per_seed["control"] - per_seed["experimental"]
@@ -99,7 +101,7 @@ def _comparison(disc, entry, control, exp, base, settings) -> list[str]:
              ("Delta (control - experimental), nats", _f(cmp.delta, "+.4f")),
              ("Delta in baseline sigmas", _f(cmp.delta_in_baseline_sigmas, "+.2f")),
              ("Probability of improvement (pairs)", _f(cmp.prob_improvement, ".2f")),
-             ("Seeds per arm for 80% power at this d (Welch)", power)]
+             ("Seeds per arm for 80% power at this d (two-sample t)", power)]
     if entry.evidence:
         ev = entry.evidence
         rows += [("p adjusted for the looks", _f(ev["p_look_adjusted"], ".4g")),
@@ -131,13 +133,15 @@ def _figure(disc, entry, control, exp, base) -> str | None:
     from research_harness.paper.figures import make_figures  # noqa: PLC0415
 
     ws = disc.runner.workspace
-    view = SimpleNamespace(control=control, experimental=exp, baseline=list(base.records.values()) or control,
+    if len(base.records) < 2:  # a reused report without its records: no baseline band to draw
+        return None
+    view = SimpleNamespace(control=control, experimental=exp, baseline=list(base.records.values()),
                            arms=[*control, *exp])
     paths = make_figures(view, ws.research_docs / "figures", entry.idea)
     return paths["curves"][0].relative_to(ws.research_docs).as_posix()
 
 
-def _decisions(entry) -> list[str]:
+def _decisions(entry, design: dict) -> list[str]:
     if not entry.decisions:
         return [f"**Verdict: {entry.verdict or 'not supported'}** (journal status {entry.status})", ""]
     out = ["## Decision and evidence", "",
@@ -150,8 +154,7 @@ def _decisions(entry) -> list[str]:
     if entry.evidence:
         out += ["", f"**Evidence: {entry.evidence['level']}** ({entry.evidence['reason']})."]
     out += ["", f"**Verdict: {entry.verdict}** (journal status {entry.status})", ""]
-    confirm = len(entry.looks) > 2
-    rates = calibration.null_rates(confirm=confirm)
+    rates = calibration.null_rates(confirm=design["confirm"], max_seeds=design["max_seeds"])
     out.append(f"How often this gate passes by chance (simulated with no true effect, {rates['n_studies']:,} studies "
                f"of the exact decision code, arms uncorrelated): an idea reaches the paper "
                f"{rates['p_paper_per_idea']:.1%} of the time and a {MAX_IDEAS}-idea study writes one "

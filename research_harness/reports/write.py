@@ -23,9 +23,10 @@ def write_reports(runner: Runner) -> list[Path]:
         written.append(Path(base.source))
     else:
         runner.log(f"[research] baseline report not written: {len(base.records)} of 5 baseline seeds are stored")
+    from research_harness.discovery.study import write_discovery_reports  # noqa: PLC0415
+
     try:
-        from research_harness.discovery.study import write_discovery_reports  # noqa: PLC0415
-    except ImportError:
-        return written
-    written.extend(write_discovery_reports(runner))
+        written.extend(write_discovery_reports(runner))
+    except Exception as exc:  # noqa: BLE001 - a report problem must not hide the test results
+        runner.log(f"[research] discovery reports not written: {type(exc).__name__}: {exc}")
     return written

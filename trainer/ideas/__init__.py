@@ -34,7 +34,10 @@ def _idea_from_module(module, origin: str) -> Idea:
 
 
 def _load_file(path: Path) -> Idea:
-    mod_name = f"research_user_ideas.{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}"
+    # Named by path and content: a rewritten module (a model's repaired code) is loaded afresh,
+    # never served from the first version left in sys.modules.
+    content = hashlib.sha1(path.read_bytes()).hexdigest()[:8]
+    mod_name = f"research_user_ideas.{path.stem}_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]}_{content}"
     if mod_name in sys.modules:
         return _idea_from_module(sys.modules[mod_name], str(path))
     spec = importlib.util.spec_from_file_location(mod_name, path)
