@@ -7,7 +7,6 @@ stored run is never trained again, so a killed session resumes at the next seed.
 Finally the baseline checkpoints are removed (`rm -rf checkpoints/baseline_1M_seed*`)."""
 
 import math
-import shutil
 
 import pytest
 
@@ -44,9 +43,7 @@ def test_baseline_variance(research, record_property):
 
 def test_baseline_cleanup(research):
     """The workflow removes baseline checkpoints; run records and the report stay."""
-    removed = [p for p in research.workspace.checkpoints.glob(f"baseline_{research.settings.label}_seed*")]
-    for path in removed:
-        shutil.rmtree(path)
+    research.runner.remove_checkpoints(f"baseline_{research.settings.label}_seed*")
     assert not list(research.workspace.checkpoints.glob(f"baseline_{research.settings.label}_seed*"))
     assert baseline.report_path(research.runner).exists(), "the baseline report must survive the cleanup"
     assert len(baseline.load(research.runner, train_missing=False).values) == 5

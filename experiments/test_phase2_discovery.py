@@ -10,7 +10,6 @@ A slot runs only if every earlier idea failed; steps that are not needed are ski
 with the reason (`pytest -rs` tells the story). An idea that fails is an expected
 outcome of research, reported as xfail with the reason, not an error."""
 
-import shutil
 
 import pytest
 
@@ -138,9 +137,7 @@ class IdeaSlot:
             record_property("research_report_written", str(path))
         record_property("research_report_written", str(research.workspace.idea_log(research.settings.label)))
         label = research.settings.label
-        for pattern in (f"baseline_{label}_seed*", f"exp_{label}_seed*", f"verify_{label}_seed*"):
-            for p in research.workspace.checkpoints.glob(pattern):
-                shutil.rmtree(p)
+        research.runner.remove_checkpoints(f"baseline_{label}_seed*", f"exp_{label}_seed*", f"verify_{label}_seed*")
         assert research.workspace.idea_log(research.settings.label).exists()
         assert not list(research.workspace.checkpoints.glob(f"exp_{label}_seed*"))
 

@@ -115,6 +115,22 @@ class Runner:
         self._report(record)
         return record, False
 
+    def remove_checkpoints(self, *patterns: str) -> list:
+        """Delete the checkpoint folders matching `patterns` (the workflow's cleanup steps).
+        Each folder's run key (its name's last part) is locked first, so a session never
+        deletes a checkpoint that another session sharing the workspace is writing, and a
+        folder another session removed first is no error."""
+        import shutil  # noqa: PLC0415
+
+        removed = []
+        for pattern in patterns:
+            for path in sorted(self.workspace.checkpoints.glob(pattern)):
+                key = path.name.rsplit("_", 1)[-1]
+                with held(self.store.lock(key), self.log, f"writing checkpoint {path.name}"):
+                    shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        return removed
+
     def _raise_if_failed(self, key: str) -> None:
         failed = self.store.get_failed(key)
         if failed is not None:

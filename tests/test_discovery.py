@@ -323,3 +323,28 @@ def test_the_design_is_fixed_at_the_first_gate(study, tmp_path):
                    runner.workspace, log=lambda *a: None)
     with pytest.raises(SlotSkipped, match="runs without --research-confirm"):
         Discovery(later, agent=disc.agent).confirmation_seeds(1)
+
+
+def test_cleanup_waits_for_a_run_in_training_and_tolerates_a_folder_already_gone(tmp_path):
+    """The workflow's cleanup removes checkpoints by pattern; a folder whose run another
+    session holds (it is training it) stays until that session lets go."""
+    import threading
+
+    runner = make_runner(tmp_path)
+    busy, idle = (runner.workspace.checkpoint_dir("baseline", "3k", seed, key)
+                  for seed, key in ((42, "aaaa1111"), (137, "bbbb2222")))
+    for folder in (busy, idle):
+        folder.mkdir(parents=True)
+        (folder / "checkpoint.pt").write_bytes(b"x")
+    other_session = runner.store.lock("aaaa1111")
+    other_session.acquire()
+    removed = []
+    cleanup = threading.Thread(target=lambda: removed.extend(runner.remove_checkpoints("baseline_3k_seed*")))
+    cleanup.start()
+    cleanup.join(timeout=1.0)
+    assert cleanup.is_alive() and busy.exists()  # still held: not deleted under the other session
+    other_session.release()
+    cleanup.join(timeout=10)
+    assert not cleanup.is_alive() and not busy.exists() and not idle.exists()
+    assert sorted(removed) == sorted([busy, idle])
+    assert runner.remove_checkpoints("baseline_3k_seed*") == []  # nothing left: no error
