@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import sys
 import textwrap
 
 import pytest
@@ -341,3 +342,13 @@ def test_the_guard_runs_before_any_child(tmp_path):
     assert not result.ok and result.seconds < 1
     assert result.error == ("refused by the guard: line 7: 'open' is not allowed (no file, process, input or "
                             "dynamic-code access, no reflection)")
+
+
+def test_a_missing_openai_package_names_the_extra(monkeypatch, tmp_path):
+    """Runs where the [agent] extra is absent too (the openai tests skip there)."""
+    from research_harness.agent import AgentConfigError
+    from research_harness.agent.openai_backend import OpenAIAgent
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # what `import openai` meets when it is not installed
+    with pytest.raises(AgentConfigError, match=r"needs the openai package: pip install 'research_harness\[agent\]'"):
+        OpenAIAgent(model="scripted-model", api_key="k", transcripts=tmp_path)

@@ -77,7 +77,7 @@ UNSAFE = {
 
 @pytest.fixture
 def workspace(tmp_path, data_dir):
-    runner = Runner(Settings(research_dir=tmp_path, tokens=3000, preset="tiny"), Workspace(tmp_path),
+    runner = Runner(Settings(research_dir=tmp_path, tokens=3000, preset="tiny", device="cpu"), Workspace(tmp_path),
                     log=lambda *a: None)
     base42, _ = runner.get_or_train(BASELINE, 42)
     for i, seed in enumerate(BASELINE_SEEDS[1:]):  # planted: the other baseline seeds need no training here
@@ -199,7 +199,7 @@ def test_pytest_experiments_with_the_openai_agent_runs_the_loop(pytester, llm_se
     try:
         result = pytester.runpytest_subprocess("experiments", "-k", "smoke or baseline or TestIdea1", "-rsx",
                                                "--research-agent", "openai", "--research-tokens", "3000",
-                                               "--research-preset", "tiny", "-p", "no:cacheprovider")
+                                               "--research-preset", "tiny", "--research-device", "cpu", "-p", "no:cacheprovider")
     finally:
         for k, v in old.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

@@ -71,7 +71,7 @@ def write_idea(ws_root, name, category):
 
 
 def make_runner(tmp_path, **settings) -> Runner:
-    return Runner(Settings(research_dir=tmp_path, tokens=3000, preset="tiny", **settings), Workspace(tmp_path),
+    return Runner(Settings(research_dir=tmp_path, tokens=3000, preset="tiny", device="cpu", **settings), Workspace(tmp_path),
                   log=lambda *a: None)
 
 
@@ -280,7 +280,7 @@ def test_two_processes_reviewing_one_slot_write_one_entry(study):
         from research_harness.workspace import Settings, Workspace
         from pathlib import Path
         root = Path({str(runner.workspace.root)!r})
-        runner = Runner(Settings(research_dir=root, tokens=3000, preset="tiny"), Workspace(root), log=lambda *a: None)
+        runner = Runner(Settings(research_dir=root, tokens=3000, preset="tiny", device="cpu"), Workspace(root), log=lambda *a: None)
         disc = Discovery(runner)
         print(disc.review(1)["selected"])
     """)
@@ -319,7 +319,7 @@ def test_the_design_is_fixed_at_the_first_gate(study, tmp_path):
     disc = discovery_with(runner, [("kappa_idea", "attention")])
     assert run_slot(disc, 1, better(0.03), base42) == "Proceeded (preliminary)"
     assert disc.journal().design == {"confirm": False, "max_seeds": 10}
-    later = Runner(Settings(research_dir=runner.workspace.root, tokens=3000, preset="tiny", confirm=True),
+    later = Runner(Settings(research_dir=runner.workspace.root, tokens=3000, preset="tiny", device="cpu", confirm=True),
                    runner.workspace, log=lambda *a: None)
     with pytest.raises(SlotSkipped, match="runs without --research-confirm"):
         Discovery(later, agent=disc.agent).confirmation_seeds(1)
@@ -348,3 +348,28 @@ def test_cleanup_waits_for_a_run_in_training_and_tolerates_a_folder_already_gone
     assert not cleanup.is_alive() and not busy.exists() and not idle.exists()
     assert sorted(removed) == sorted([busy, idle])
     assert runner.remove_checkpoints("baseline_3k_seed*") == []  # nothing left: no error
+
+
+@pytest.mark.parametrize("device, delta, passed, identical, words", [
+    ("cpu", 0.0, True, True, "bit-identical to"),
+    ("cpu", 1e-9, False, False, "NOT identical to"),
+    ("cuda", 0.0, True, True, "bit-identical to"),
+    ("cuda", 0.009, True, False, "within 1 sigma (delta +0.009 nats) of"),
+    ("cuda", -0.011, False, False, "further than 1 sigma (delta -0.011 nats) from"),
+])
+def test_the_flag_off_gate_is_bit_identity_on_cpu_and_a_measured_tolerance_on_cuda(device, delta, passed, identical,
+                                                                                  words):
+    """On CUDA a rerun within the tolerance passes but is never called bit-identical (the
+    paper's "reproduced bit for bit" reads that flag)."""
+    from research_harness.discovery.study import CUDA_TOLERANCE_SIGMAS, flag_off_gate
+
+    assert CUDA_TOLERANCE_SIGMAS == 1.0
+    reference = {"val_loss": 5.3239, "code_fingerprint": "c0de", "device": {"type": device}}
+    rerun = {**reference, "val_loss": 5.3239 + delta}
+    got_passed, got_identical, how, rule = flag_off_gate(reference, rerun, sigma=0.01)
+    assert (got_passed, got_identical) == (passed, identical) and how.startswith(words)
+    assert ("CUDA tolerance" in rule) == (device == "cuda")
+    other_code = {**rerun, "code_fingerprint": "beef"}
+    assert flag_off_gate(reference, other_code, sigma=0.01)[:2] == (None, None)
+    assert flag_off_gate(None, rerun, sigma=0.01)[:2] == (None, None)
+    assert flag_off_gate({**reference, "device": {"type": "cpu" if device == "cuda" else "cuda"}}, rerun, 0.01)[0] is None

@@ -12,17 +12,22 @@ import torch
 from trainer.run import RunOptions, TrainingDiverged, TrainingSession, train_run
 
 TOKENS = 4_000
+# Bit-identity is a CPU property. On CUDA, kernels that accumulate with atomics (the
+# backward of embeddings and attention) sum in a different order on each run: a rerun of
+# the 88M preset moved val_loss by up to 0.0027 nats on an H100 (docs/BENCHMARKS.md). The
+# tests that assert identity pin the CPU; the others run on whatever device is present.
+CPU = "cpu"
 
 
 @pytest.fixture(scope="module")
 def session(corpus):
-    return TrainingSession("tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None)
+    return TrainingSession("tiny", device=CPU, train_tokens=TOKENS, data=corpus, log=lambda *a: None)
 
 
 def test_same_seed_is_bit_identical_and_seeds_differ(corpus):
-    a = train_run(7, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
-    b = train_run(7, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
-    c = train_run(8, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    a = train_run(7, "tiny", device=CPU, train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    b = train_run(7, "tiny", device=CPU, train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    c = train_run(8, "tiny", device=CPU, train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
     assert a["val_loss"] == b["val_loss"] and a["history"] == b["history"]
     assert a["val_loss"] != c["val_loss"]
     assert a["run_key"] == b["run_key"] != c["run_key"]
@@ -43,22 +48,22 @@ def test_reused_session_matches_fresh_runs(session, corpus):
     first = session.run(11, RunOptions(quiet=True))
     session.run(12, RunOptions(quiet=True))
     again = session.run(11, RunOptions(quiet=True))
-    fresh = train_run(11, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    fresh = train_run(11, "tiny", device=CPU, train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
     assert first["val_loss"] == again["val_loss"] == fresh["val_loss"]
 
 
 def test_resume_after_kill_matches_uninterrupted(corpus, tmp_path):
-    full = train_run(5, "tiny", train_tokens=9_000, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    full = train_run(5, "tiny", device=CPU, train_tokens=9_000, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
 
     def kill(step, tokens):
         if tokens > 6_000:  # after the first checkpoint (every eval milestone)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train_run(5, "tiny", train_tokens=9_000, data=corpus, log=lambda *a: None,
+        train_run(5, "tiny", device=CPU, train_tokens=9_000, data=corpus, log=lambda *a: None,
                   options=RunOptions(output_dir=tmp_path, quiet=True, on_step=kill))
     assert (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "metrics.json").exists()
-    resumed = train_run(5, "tiny", train_tokens=9_000, data=corpus, log=lambda *a: None,
+    resumed = train_run(5, "tiny", device=CPU, train_tokens=9_000, data=corpus, log=lambda *a: None,
                         options=RunOptions(output_dir=tmp_path, quiet=True))
     assert resumed["resumed_from_tokens"] is not None and resumed["resumed_from_tokens"] > 0
     assert resumed["val_loss"] == full["val_loss"]
@@ -122,14 +127,14 @@ def test_the_cuda_code_paths_run_on_a_cpu_at_tiny_scale(corpus):
     """No GPU here: what can run of the CUDA path does, on the tiny preset. torch.compile
     (compiled once per session, reused by the next seed, same numbers as eager within float
     reordering) and bf16 autocast (finite, close to fp32)."""
-    compiled = TrainingSession("tiny", train_tokens=TOKENS, data=corpus, train_overrides={"compile": "on"},
+    compiled = TrainingSession("tiny", device=CPU, train_tokens=TOKENS, data=corpus, train_overrides={"compile": "on"},
                                log=lambda *a: None)
     first, second, again = (compiled.run(s, RunOptions(quiet=True)) for s in (1, 2, 1))
     assert first["compiled"] and first["wall_time"]["compile_s"] > 0 and second["wall_time"]["compile_s"] == 0.0
     assert first["val_loss"] == again["val_loss"]
-    eager = train_run(1, "tiny", train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
+    eager = train_run(1, "tiny", device=CPU, train_tokens=TOKENS, data=corpus, options=RunOptions(quiet=True), log=lambda *a: None)
     assert not eager["compiled"] and abs(first["val_loss"] - eager["val_loss"]) < 1e-3
-    bf16 = train_run(1, "tiny", train_tokens=TOKENS, data=corpus, train_overrides={"dtype": "bf16"},
+    bf16 = train_run(1, "tiny", device=CPU, train_tokens=TOKENS, data=corpus, train_overrides={"dtype": "bf16"},
                      options=RunOptions(quiet=True), log=lambda *a: None)
     assert bf16["config"]["train"]["dtype"] == "bf16" and math.isfinite(bf16["val_loss"])
     assert bf16["val_loss"] != eager["val_loss"] and abs(bf16["val_loss"] - eager["val_loss"]) < 0.05

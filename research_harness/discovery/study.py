@@ -28,9 +28,38 @@ from research_harness.discovery.journal import CLOSED, PROCEEDED, Entry, Journal
 from research_harness.runner import Arm, Runner
 from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_IDEAS
 
-# Tolerance for the flag-off rerun on CUDA, where kernels are not bit-deterministic:
-# a quarter of the baseline sigma (not yet measured on a GPU; see docs/BENCHMARKS.md).
-CUDA_TOLERANCE_SIGMAS = 0.25
+# Tolerance for the flag-off rerun on CUDA, where kernels are not bit-deterministic. Measured
+# (docs/BENCHMARKS.md, H100, gpu-88m, 1M tokens): two fresh-session reruns of one seed moved
+# val_loss by 0.00095 and 0.00271 nats (0.38 sigma of the seeds at most). The three values'
+# standard deviation, 0.0019 nats, puts 3 standard deviations of a rerun's difference at
+# 0.008 nats: 0.8 to 1.1 baseline sigma (sigma 0.0098 in phase 1, 0.0071 in the benchmark).
+# A smaller leak cannot be told from CUDA's run-to-run noise; the CPU gate (bit-identity) can.
+CUDA_TOLERANCE_SIGMAS = 1.0
+
+
+def flag_off_gate(reference: dict | None, rerun: dict, sigma: float) -> tuple[bool | None, bool | None, str, str]:
+    """(passed, bit_identical, how, rule) for a flag-off seed-42 rerun against the stored
+    seed-42 run: on CPU it passes when bit-identical; on CUDA within CUDA_TOLERANCE_SIGMAS
+    baseline sigma (and is called bit-identical only when it is); without a same-code,
+    same-device reference both are None and the seed's 1-sigma rule decides."""
+    comparable = reference is not None and reference["code_fingerprint"] == rerun["code_fingerprint"] and \
+        reference["device"]["type"] == rerun["device"]["type"]
+    if not comparable:
+        return None, None, "compared (no same-code reference record) with", \
+            "no same-code seed-42 record exists, so the seed's 1-sigma rule is the gate"
+    delta = rerun["val_loss"] - reference["val_loss"]
+    identical = delta == 0
+    if rerun["device"]["type"] != "cuda":
+        return identical, identical, "bit-identical to" if identical else f"NOT identical to (delta {delta:+.6g} nats)", \
+            "the gate is bit-identity on CPU"
+    passed = abs(delta) <= CUDA_TOLERANCE_SIGMAS * sigma
+    how = ("bit-identical to" if identical else
+           f"within {CUDA_TOLERANCE_SIGMAS:g} sigma (delta {delta:+.6g} nats) of" if passed else
+           f"further than {CUDA_TOLERANCE_SIGMAS:g} sigma (delta {delta:+.6g} nats) from")
+    return passed, identical, how, (f"the gate is a CUDA tolerance of {CUDA_TOLERANCE_SIGMAS:g} baseline sigma: CUDA "
+                                    f"kernels are not bit-deterministic, so a smaller leak goes unseen there")
+
+
 class SlotSkipped(Exception):
     """This step does not run; the message says why (becomes a pytest skip)."""
 
@@ -229,21 +258,9 @@ class Discovery(ImplementationSteps):
         delta = rerun["val_loss"] - ref_value
         sigmas = abs(rerun["val_loss"] - summary.mean) / summary.std
         within = sigmas <= 1.0
-        comparable = reference is not None and reference["code_fingerprint"] == rerun["code_fingerprint"] and \
-            reference["device"]["type"] == rerun["device"]["type"]
-        if comparable and rerun["device"]["type"] != "cuda":
-            passed = identical = rerun["val_loss"] == ref_value
-            how = "bit-identical to" if identical else f"NOT identical to (delta {delta:+.6g} nats)"
-            rule = "the gate is bit-identity on CPU"
-        elif comparable:
-            passed = identical = abs(delta) <= CUDA_TOLERANCE_SIGMAS * summary.std
-            how = f"within {CUDA_TOLERANCE_SIGMAS} sigma of" if identical else \
-                f"further than {CUDA_TOLERANCE_SIGMAS} sigma from"
-            rule = f"the gate is a CUDA tolerance of {CUDA_TOLERANCE_SIGMAS} baseline sigma"
-        else:
-            identical, passed = None, within
-            how = "compared (no same-code reference record) with"
-            rule = "no same-code seed-42 record exists, so the seed's 1-sigma rule is the gate"
+        passed, identical, how, rule = flag_off_gate(reference, rerun, summary.std)
+        comparable = passed is not None
+        passed = passed if comparable else within
         from research_harness.stats import prob_within_k_sigma_in_sample  # noqa: PLC0415
 
         ref_text = f"{ref_value:.6f}" if reference else f"{ref_value:.4f}, as the reused report gives it"
