@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 
@@ -37,6 +38,56 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
     return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
+# Labels torch gives the regions that decide a step's time: the optimizers' steps
+# (Optimizer.step#<class>.step) and the compiled model's forward and backward.
+REGIONS = ("Optimizer.step#Muon.step", "Optimizer.step#AdamW.step", "Torch-Compiled Region",
+           "CompiledFunction", "CompiledFunctionBackward", "aten::_foreach_norm", "autograd::engine::evaluate_function")
+LAUNCHES = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx")
+
+
+def profile_steps(session: TrainingSession, steps: int, seed: int, skip: int = 3) -> dict:
+    """Profile `steps` optimizer steps of one seed, after `skip` unprofiled ones: is a step
+    bound by the GPU's work or by the host launching it?"""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    cuda = session.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    marks: list[float] = []
+    prof = profile(activities=activities, schedule=schedule(wait=skip, warmup=1, active=steps, repeat=1))
+
+    def on_step(step: int, tokens: int) -> None:
+        if cuda:
+            torch.cuda.synchronize()
+        marks.append(time.perf_counter())
+        prof.step()
+
+    with prof:
+        session.run(seed, RunOptions(quiet=True, on_step=on_step))
+    window = marks[skip + 1: skip + 1 + steps + 1]
+    wall_ms = 1000 * (window[-1] - window[0]) / max(1, len(window) - 1)
+    events = prof.key_averages()
+    per_step = {e.key: e for e in events}
+    busy_ms = sum(e.self_device_time_total for e in events if e.device_type.name == "CUDA") / 1000 / steps if cuda else None
+    launches = sum(per_step[k].count for k in LAUNCHES if k in per_step) / steps
+    regions = {k: {"host_ms": per_step[k].cpu_time_total / 1000 / steps, "calls": per_step[k].count / steps}
+               for k in REGIONS if k in per_step}
+    ops = [e for e in events if not e.key.startswith(("ProfilerStep", "Optimizer.step#"))]
+    top = sorted(ops, key=lambda e: e.self_device_time_total if cuda else e.self_cpu_time_total, reverse=True)[:12]
+    print(f"[profile] {steps} steps after {skip + 1}: {wall_ms:.1f} ms wall per step"
+          + (f", GPU busy {busy_ms:.1f} ms ({100 * busy_ms / wall_ms:.0f}%)" if cuda else "")
+          + f", {launches:.0f} kernel launches per step")
+    for name, region in regions.items():
+        print(f"[profile]   {name}: {region['host_ms']:.1f} ms host time, {region['calls']:g} call(s) per step")
+    print("[profile] top operators by " + ("GPU" if cuda else "CPU") + " self time per step:")
+    for e in top:
+        own = (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1000 / steps
+        print(f"[profile]   {own:8.2f} ms  x{e.count / steps:6.0f}  {e.key[:90]}")
+    return {"steps": steps, "wall_ms_per_step": wall_ms, "gpu_busy_ms_per_step": busy_ms,
+            "kernel_launches_per_step": launches, "regions_per_step": regions,
+            "top": [{"name": e.key, "self_ms_per_step": (e.self_device_time_total if cuda else e.self_cpu_time_total)
+                     / 1000 / steps, "calls_per_step": e.count / steps} for e in top]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -49,10 +100,16 @@ def main() -> None:
     p.add_argument("--rerun", type=int, default=0,
                    help="retrain the first seed this many times in fresh sessions: the run-to-run spread of "
                         "identical runs (0 on CPU; on CUDA the tolerance the flag-off verification needs)")
+    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                   help="after the timed seeds, profile STEPS training steps of one more seed (torch.profiler): "
+                        "wall and GPU-busy time per step, kernel launches per step, the optimizers' and the "
+                        "compiled model's share, the top operators (default 0: off)")
     p.add_argument("--json", default=None, help="also write the figures here")
     args = p.parse_args()
     if args.rerun < 0:
         p.error(f"--rerun must be 0 or more, got {args.rerun}")
+    if args.profile < 0:
+        p.error(f"--profile must be 0 or more steps, got {args.profile}")
     if args.tokens <= 0 or args.seeds <= 0:
         p.error(f"--tokens and --seeds must be positive, got {args.tokens} and {args.seeds}")
     if args.peak_tflops is not None and args.peak_tflops <= 0:
@@ -63,6 +120,10 @@ def main() -> None:
                               train_overrides={"compile": args.compile}, log=lambda *a: None)
     print(f"[bench] {session.describe()}, compile={session.compiled}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")
+    steps_per_run = math.ceil(args.tokens / (session.train_cfg.batch_size * session.model_cfg.seq_len))
+    if args.profile and args.profile + 5 > steps_per_run:
+        p.error(f"--profile {args.profile} needs at least {args.profile + 5} steps per run; --tokens {args.tokens:,} "
+                f"gives {steps_per_run} at this preset: raise --tokens or profile fewer steps")
     fpt = flops_per_token(session)
     peak = peak_tflops(session.device, args.peak_tflops)
     rows = []
@@ -94,11 +155,13 @@ def main() -> None:
         sigma = statistics.stdev(losses) if len(losses) > 1 else float("nan")
         print(f"[bench] seed {rows[0]['seed']} retrained {len(reruns)}x in fresh sessions: max |delta val_loss| "
               f"{spread:.3g} nats ({spread / sigma:.3g} sigma of the seeds)")
+    profile = profile_steps(session, args.profile, 1000 + args.seeds) if args.profile else None
+
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"preset": session.preset, "device": rec["device"], "compiled": session.compiled,
                        "tokens": args.tokens, "seeds": rows, "process_wall_s": total, "flops_per_token": fpt,
-                       "peak_tflops": peak, "rerun_val_losses": reruns}, fh, indent=2)
+                       "peak_tflops": peak, "rerun_val_losses": reruns, "profile": profile}, fh, indent=2)
 
 
 if __name__ == "__main__":

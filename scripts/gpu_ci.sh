@@ -40,7 +40,7 @@ failed=()
 step() { local name=$1; shift; echo "[gpu_ci] step: $name"; if ! "$@"; then failed+=("$name"); echo "[gpu_ci] FAILED: $name"; fi; }
 
 export TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)   # a cold compile cache: the first-run figure is honest
-step speed bash -c "set -o pipefail; python3 benchmarks/train_speed.py --preset gpu-88m --tokens 1000000 --seeds 5 --rerun 2 \
+step speed bash -c "set -o pipefail; python3 benchmarks/train_speed.py --preset gpu-88m --tokens 1000000 --seeds 5 --rerun 2 --profile 10 \
   --json '$OUT/bench_88m.json' 2>&1 | tee '$OUT/bench_88m.txt'"
 
 WS=${RESEARCH_GPU_WORKSPACE:-$(mktemp -d)}   # not under $OUT: five 88M checkpoints are large

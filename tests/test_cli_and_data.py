@@ -132,3 +132,22 @@ def test_help_lists_every_idea_flag_even_with_a_percent_in_a_title(tmp_path):
                             cwd=ROOT, timeout=300, env={**__import__("os").environ, "RESEARCH_IDEAS_PATH": str(ideas)})
     assert result.returncode == 0, result.stderr
     assert "--use_pct_idea" in result.stdout and "100% of the way" in result.stdout
+
+
+def test_the_speed_benchmark_profiles_steps_and_refuses_a_window_the_run_lacks(data_dir, tmp_path):
+    """--profile says where a step's time goes (GPU-busy share and kernel launches on CUDA; the
+    optimizers' host time everywhere), the question the GPU speed figures left open."""
+    bench = [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--preset", "tiny", "--device", "cpu",
+             "--tokens", "8000", "--seeds", "1"]
+    out = tmp_path / "bench.json"
+    result = subprocess.run([*bench, "--profile", "4", "--json", str(out)], capture_output=True, text=True, cwd=tmp_path,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    profile = json.loads(out.read_text())["profile"]
+    assert profile["steps"] == 4 and profile["wall_ms_per_step"] > 0 and profile["gpu_busy_ms_per_step"] is None
+    muon = profile["regions_per_step"]["Optimizer.step#Muon.step"]
+    assert muon["host_ms"] > 0 and muon["calls"] == 1  # one optimizer step per profiled step: the window is right
+    assert profile["top"] and "aten::mm" in {row["name"] for row in profile["top"]}
+    assert "[profile] 4 steps after 4:" in result.stdout
+    refused = subprocess.run([*bench, "--profile", "20"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert refused.returncode == 2 and "--profile 20 needs at least 25 steps per run" in refused.stderr
