@@ -155,13 +155,21 @@ def main() -> None:
         sigma = statistics.stdev(losses) if len(losses) > 1 else float("nan")
         print(f"[bench] seed {rows[0]['seed']} retrained {len(reruns)}x in fresh sessions: max |delta val_loss| "
               f"{spread:.3g} nats ({spread / sigma:.3g} sigma of the seeds)")
-    profile = profile_steps(session, args.profile, 1000 + args.seeds) if args.profile else None
+    profile = None
+    if args.profile:
+        try:
+            profile = profile_steps(session, args.profile, 1000 + args.seeds)
+        except Exception as exc:  # noqa: BLE001 - the figures above must still reach --json
+            print(f"[profile] failed: {type(exc).__name__}: {exc}")
+            profile = {"error": f"{type(exc).__name__}: {exc}"}
 
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"preset": session.preset, "device": rec["device"], "compiled": session.compiled,
                        "tokens": args.tokens, "seeds": rows, "process_wall_s": total, "flops_per_token": fpt,
                        "peak_tflops": peak, "rerun_val_losses": reruns, "profile": profile}, fh, indent=2)
+    if profile and "error" in profile:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
