@@ -2,7 +2,8 @@
 # GPU CI job, one prepared script, for a machine with one CUDA GPU and its CUDA torch:
 #   1. the 88M preset's speed: steady-state tokens/s, MFU, cold compile, the 5-seed phase in
 #      one process, val_loss mean ± std at 1M tokens, and the spread of a rerun of identical
-#      code in fresh sessions (the flag-off verification's tolerance on CUDA);
+#      code in fresh sessions (the flag-off verification's tolerance on CUDA), and where a
+#      step's time goes (--profile 10);
 #   2. phases 0-1 through pytest on CUDA at the 88M preset (the baseline variance report);
 #   3. the project's test suite (on pytest-xdist workers when it is installed).
 # Figures go to $OUT (default gpu_ci_out/); copy them into docs/BENCHMARKS.md with the device
@@ -52,8 +53,9 @@ python3 -m research_harness runs --research-dir "$WS" > "$OUT/runs.txt" 2>&1 || 
 if [ "${RESEARCH_GPU_TESTS:-1}" != 0 ]; then
   workers=()
   if python3 -c "import xdist" 2>/dev/null; then workers=(-n "$(( $(nproc) > 8 ? 8 : $(nproc) ))"); fi
-  step tests bash -c "set -o pipefail; timeout ${RESEARCH_GPU_TEST_S:-600} python3 -m pytest tests/ -q -rs -p no:cacheprovider ${workers[*]} 2>&1 \
-    | tail -40 | tee '$OUT/tests.txt'"
+  # -p no:benchmark: pytest-benchmark (not ours) warns once per xdist worker
+  step tests bash -c "set -o pipefail; timeout ${RESEARCH_GPU_TEST_S:-600} python3 -m pytest tests/ -q -rfs --tb=line \
+    -p no:cacheprovider -p no:benchmark ${workers[*]} 2>&1 | tee '$OUT/tests.txt'"
 fi
 if [ ${#failed[@]} -gt 0 ]; then echo "[gpu_ci] failed steps: ${failed[*]}"; exit 1; fi
 echo "[gpu_ci] all steps passed"
