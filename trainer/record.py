@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import subprocess
+import tempfile
 import tokenize
 from datetime import datetime, timezone
 from pathlib import Path
@@ -190,16 +191,20 @@ def utc_now() -> str:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write-then-rename, so a crash never leaves half a file behind. The temporary name
-    carries the pid, so two processes never write the same temporary file."""
+    """Write-then-rename, so a crash never leaves half a file behind. Each call gets its own
+    temporary file (mkstemp), so two processes or threads never write the same one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -4,17 +4,16 @@ A transcript's name is the hash of what decides the reply: {task, model, message
 (not the endpoint, the key or the time). Before asking the model, a backend looks the
 hash up and replays the stored reply, so a killed study resumes without asking again
 and the same transcripts give the same study; the paper cites the hashes it used.
-Files are written atomically (temp file, then os.replace): a transcript is whole or absent."""
+Files are written atomically (trainer.record.write_text_atomic): a transcript is whole or absent."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from trainer.record import utc_now, write_text_atomic
 
 __all__ = ["TranscriptStore", "TranscriptError", "transcript_hash", "SCHEMA", "HASH_CHARS"]
 
@@ -80,17 +79,9 @@ class TranscriptStore:
             "messages": messages,
             "reply": {"raw": raw, "parsed": parsed, "error": error, "finish_reason": finish_reason},
             "usage": usage or {}, "latency_s": latency_s,
-            "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+            "created": utc_now(),
         }
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{hash_}.", suffix=".tmp", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, indent=2, ensure_ascii=False)
-            os.replace(tmp, self.path(hash_))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(self.path(hash_), json.dumps(record, indent=2, ensure_ascii=False))
         return record
 
     def all(self) -> list[dict]:

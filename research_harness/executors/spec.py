@@ -11,6 +11,8 @@ import socket
 import tempfile
 from pathlib import Path
 
+from trainer.record import write_json_atomic, write_text_atomic
+
 PID_FILE = "ray_worker.json"  # written into the run's checkpoint folder while a worker trains it
 
 
@@ -78,9 +80,7 @@ def _idea_dirs_here(spec: dict) -> list[str]:
     for idea in spec["user_ideas"]:
         target = folder / Path(idea["path"]).name
         if not target.exists():
-            tmp = folder / f".{target.name}.{os.getpid()}.tmp"
-            tmp.write_text(idea["source"], encoding="utf-8")
-            os.replace(tmp, target)
+            write_text_atomic(target, idea["source"])
     return [str(folder)]
 
 
@@ -91,7 +91,6 @@ def train_spec(spec: dict) -> dict:
     import torch  # noqa: PLC0415 - on the worker only
 
     from trainer.data import prepare_data  # noqa: PLC0415
-    from trainer.record import write_json_atomic  # noqa: PLC0415
     from trainer.run import RunOptions, TrainingDiverged, TrainingSession, plan_run  # noqa: PLC0415
 
     if spec["device"] != "cuda":
