@@ -5,6 +5,7 @@ a workspace never train the same run twice) by the session's executor, then stor
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -117,15 +118,13 @@ class Runner:
 
     def remove_checkpoints(self, *patterns: str) -> list:
         """Delete the checkpoint folders matching `patterns` (the workflow's cleanup steps).
-        Each folder's run key (its name's last part) is locked first, so a session never
+        Each folder's run key is locked first, so a session never
         deletes a checkpoint that another session sharing the workspace is writing, and a
         folder another session removed first is no error."""
-        import shutil  # noqa: PLC0415
-
         removed = []
         for pattern in patterns:
             for path in sorted(self.workspace.checkpoints.glob(pattern)):
-                key = path.name.rsplit("_", 1)[-1]
+                key = self.workspace.checkpoint_key(path)
                 with held(self.store.lock(key), self.log, f"writing checkpoint {path.name}"):
                     shutil.rmtree(path, ignore_errors=True)
                 removed.append(path)

@@ -111,6 +111,11 @@ class Workspace:
         run key, so two configurations never share, resume or delete each other's checkpoint."""
         return self.checkpoints / f"{arm}_{label}_seed{seed}_{key}"
 
+    @staticmethod
+    def checkpoint_key(folder: Path) -> str:
+        """The run key a `checkpoint_dir` folder is named by (its name's last part)."""
+        return folder.name.rsplit("_", 1)[-1]
+
     def lock(self, name: str):
         """A file lock for a read-change-write of a shared workspace file (the journal)."""
         from filelock import FileLock  # noqa: PLC0415
