@@ -38,10 +38,11 @@ def peak_tflops(device: torch.device, override: float | None) -> float | None:
     return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
-# Labels torch gives the regions that decide a step's time: the optimizers' steps
-# (Optimizer.step#<class>.step) and the compiled model's forward and backward.
+# Label prefixes torch gives the regions that decide a step's time: the optimizers' steps
+# (Optimizer.step#<class>.step), the compiled model ("Torch-Compiled Region: 0/0", one per
+# graph; its backward runs as CompiledFunctionBackward) and the gradient clipping's norm.
 REGIONS = ("Optimizer.step#Muon.step", "Optimizer.step#AdamW.step", "Torch-Compiled Region",
-           "CompiledFunction", "CompiledFunctionBackward", "aten::_foreach_norm", "autograd::engine::evaluate_function")
+           "CompiledFunctionBackward", "aten::_foreach_norm")
 LAUNCHES = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx")
 
 
@@ -66,11 +67,14 @@ def profile_steps(session: TrainingSession, steps: int, seed: int, skip: int = 3
     window = marks[skip + 1: skip + 1 + steps + 1]
     wall_ms = 1000 * (window[-1] - window[0]) / max(1, len(window) - 1)
     events = prof.key_averages()
-    per_step = {e.key: e for e in events}
     busy_ms = sum(e.self_device_time_total for e in events if e.device_type.name == "CUDA") / 1000 / steps if cuda else None
-    launches = sum(per_step[k].count for k in LAUNCHES if k in per_step) / steps
-    regions = {k: {"host_ms": per_step[k].cpu_time_total / 1000 / steps, "calls": per_step[k].count / steps}
-               for k in REGIONS if k in per_step}
+    launches = sum(e.count for e in events if e.key in LAUNCHES) / steps
+    regions = {}
+    for prefix in REGIONS:
+        matched = [e for e in events if e.key.startswith(prefix)]
+        if matched:
+            regions[prefix] = {"host_ms": sum(e.cpu_time_total for e in matched) / 1000 / steps,
+                               "calls": sum(e.count for e in matched) / steps}
     ops = [e for e in events if not e.key.startswith(("ProfilerStep", "Optimizer.step#"))]
     top = sorted(ops, key=lambda e: e.self_device_time_total if cuda else e.self_cpu_time_total, reverse=True)[:12]
     print(f"[profile] {steps} steps after {skip + 1}: {wall_ms:.1f} ms wall per step"
