@@ -118,9 +118,9 @@ class Runner:
 
     def remove_checkpoints(self, *patterns: str) -> list:
         """Delete the checkpoint folders matching `patterns` (the workflow's cleanup steps).
-        Each folder's run key is locked first, so a session never
-        deletes a checkpoint that another session sharing the workspace is writing, and a
-        folder another session removed first is no error."""
+        Each folder's run key is locked first, so a session never deletes a checkpoint that
+        another session sharing the workspace is writing; a folder another session removed
+        first is no error."""
         removed = []
         for pattern in patterns:
             for path in sorted(self.workspace.checkpoints.glob(pattern)):

@@ -258,9 +258,9 @@ class Discovery(ImplementationSteps):
         delta = rerun["val_loss"] - ref_value
         sigmas = abs(rerun["val_loss"] - summary.mean) / summary.std
         within = sigmas <= 1.0
-        passed, identical, how, rule = flag_off_gate(reference, rerun, summary.std)
-        comparable = passed is not None
-        passed = passed if comparable else within
+        gate_passed, identical, how, rule = flag_off_gate(reference, rerun, summary.std)
+        comparable = gate_passed is not None
+        passed = gate_passed if comparable else within
         from research_harness.stats import prob_within_k_sigma_in_sample  # noqa: PLC0415
 
         ref_text = f"{ref_value:.6f}" if reference else f"{ref_value:.4f}, as the reused report gives it"
