@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from research_harness.agent.guard import MAX_CODE_LINES, GuardError, check_module, code_lines, ensure_safe
+from research_harness.sandbox.guard import MAX_CODE_LINES, GuardError, check_module, code_lines, ensure_safe
 from research_harness.agent.openai_backend import EXAMPLE_MODULE
 from research_harness.agent.sandbox import smoke_test
 

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 
 import trainer.ideas
 
-from research_harness.agent import guard, wire
+from research_harness.agent import wire
+from research_harness.sandbox import guard
 from research_harness.agent.protocol import AgentConfigError, AgentReplyError, AgentUnavailable
 from research_harness.agent.transcripts import TranscriptStore, transcript_hash
 

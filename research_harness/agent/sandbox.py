@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from research_harness.agent.guard import check_module
+from research_harness.sandbox.guard import check_module
 
 __all__ = ["SmokeResult", "smoke_test", "child_command"]
 

@@ -62,7 +62,7 @@ class ImplementationSteps:
         """(problem, published path): "" and the module's path in generated/ when it passed.
         The module is staged and smoke-tested outside generated/ first, so a module that
         fails never becomes an idea of the registry."""
-        from research_harness.agent.guard import check_module, idea_name  # noqa: PLC0415
+        from research_harness.sandbox.guard import check_module, idea_name  # noqa: PLC0415
         from research_harness.agent.sandbox import smoke_test  # noqa: PLC0415
 
         try:
