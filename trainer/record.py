@@ -23,7 +23,7 @@ _TRAINER_DIR = Path(__file__).resolve().parent
 # The trainer files whose code decides a run's numbers. cli.py, checkpoint.py (resume is
 # bit-identical), record.py and corpus.py/data.py (the data fingerprint covers the data)
 # do not, so editing them does not invalidate stored runs.
-RESULT_FILES = ("config.py", "model.py", "optim.py", "run.py", "ideas/base.py")
+RESULT_FILES = ("config.py", "model.py", "optim.py", "run.py", "evaluate.py", "ideas/base.py")
 
 
 class WallTime(TypedDict):
