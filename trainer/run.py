@@ -24,7 +24,7 @@ from trainer.evaluate import autocast, evaluate, validation_windows
 from trainer.ideas import Idea, UntrustedIdea, discover_ideas, idea_sources, ideas_fingerprint, resolve_flags
 from trainer.model import GPT
 from trainer.optim import build_optimizers, lr_multiplier
-from trainer.record import RECORD_SCHEMA, code_fingerprint, device_info, git_state, utc_now, write_json_atomic
+from trainer.record import build_record, code_fingerprint, device_info, utc_now, write_json_atomic
 
 
 class TrainingDiverged(RuntimeError):
@@ -121,25 +121,26 @@ class RunPlan:
 def plan_run(preset: str | None = None, *, train_tokens: int | None = None, flags=None, device=None,
              model_overrides: dict | None = None, train_overrides: dict | None = None,
              idea_dirs: list | None = None, purpose: str = "", untrusted_dirs: list | None = None,
-             configured: dict | None = None, load=None) -> RunPlan:
+             configured: dict | None = None, load=None, ideas: dict | None = None) -> RunPlan:
     """A run's configuration. A model-written idea (an `UntrustedIdea`) is configured with the
     changes its configure() made in the sandbox, `configured[name]`, never by running it here.
-    `load` names ideas whose modules are imported with their flags off."""
+    `load` names ideas whose modules are imported with their flags off; `ideas` is the
+    registry to resolve names in (default: discovered from the folders)."""
     dev = resolve_device(str(device) if device is not None else None)
     base: Preset = resolve_preset(preset, dev)
     model_cfg = dataclasses.replace(base.model, **(model_overrides or {}))
     train_cfg = dataclasses.replace(base.train, **(train_overrides or {}))
     if train_tokens is not None:
         train_cfg = dataclasses.replace(train_cfg, train_tokens=int(train_tokens))
-    known = discover_ideas(idea_dirs, untrusted_dirs) if flags or load else None
-    ideas = resolve_flags(flags, known)
-    for idea in ideas:
+    known = ideas if ideas is not None else discover_ideas(idea_dirs, untrusted_dirs) if flags or load else None
+    enabled = resolve_flags(flags, known)
+    for idea in enabled:
         if isinstance(idea, UntrustedIdea) and configured and idea.name in configured:
             idea.config_changes = configured[idea.name]
         idea.configure(model_cfg, train_cfg)
-    loaded = [i for i in resolve_flags(list(load or ()), known) if i not in ideas]
-    return RunPlan(base.name, model_cfg, train_cfg, ideas, dev, code_fingerprint(ideas_fingerprint(ideas)), purpose,
-                   loaded=loaded)
+    loaded = [i for i in resolve_flags(list(load or ()), known) if i not in enabled]
+    return RunPlan(base.name, model_cfg, train_cfg, enabled, dev, code_fingerprint(ideas_fingerprint(enabled)),
+                   purpose, loaded=loaded)
 
 
 def run_key(identity: dict) -> str:
@@ -380,48 +381,10 @@ class TrainingSession:
 
     def _record(self, seed: int, state: dict, setup_s: float, compile_s: float, resumed_from, *, status: str,
                 failure: dict | None = None) -> dict:
-        final = state["history"][-1] if state["history"] else {}
-        train_losses = [e["loss"] for e in state["train_loss"]]
-        tail = train_losses[-max(1, len(train_losses) // 10):] if train_losses else []
-        train_s, eval_s = state["train_s"], state["eval_s"]
-        return {
-            "schema": RECORD_SCHEMA,
-            "run_key": self.plan.key(seed),
-            "status": status,
-            "seed": seed,
-            "preset": self.preset,
-            "flags": self.flags,
-            "train_tokens": self.train_cfg.train_tokens,
-            "tokens_trained": state["tokens"],
-            "steps": state["step"],
-            "val_loss": final.get("val_loss", float("nan")),
-            "val_accuracy": final.get("val_accuracy", float("nan")),
-            "train_loss": float(np.mean(tail)) if tail else float("nan"),
-            "history": state["history"],
-            "train_loss_history": state["train_loss"],
-            "wall_time": {"total_s": setup_s + train_s + eval_s, "setup_s": setup_s, "compile_s": compile_s,
-                          "train_s": train_s, "eval_s": eval_s},
-            # Throughput of the training steps: the first compiled step is mostly compilation, so it
-            # is left out (compile_s), or a run that compiled would look slower than one that did not.
-            "tokens_per_s": state["tokens"] / (train_s - compile_s) if train_s > compile_s else float("nan"),
-            "device": device_info(self.device),
-            "compiled": self.compiled,
-            "params": self.param_counts,
-            "config": self.config_dict(),
-            "eval": {"tokens_per_eval": int(self.val_windows[:, 1:].numel()) if self.val_windows is not None else None,
-                     "evals": self.train_cfg.eval_count,
-                     "split": "held-out validation documents (fixed windows)"},
-            "data": {"fingerprint": self.data.fingerprint, "source": self.data.meta.get("source"),
-                     "train_tokens": int(len(self.data.train)), "val_tokens": int(len(self.data.val)),
-                     "vocab_size": self.data.vocab_size},
-            "code_fingerprint": self.code_fingerprint,
-            "code": {**git_state(str(self.git_dir)),
-                     "idea_sources": self.idea_sources},
-            "resumed_from_tokens": resumed_from,
-            "started": state.get("started") or utc_now(),
-            "finished": utc_now(),
-            "failure": failure,
-        }
+        return build_record(self.plan, seed, state, setup_s=setup_s, compile_s=compile_s, status=status,
+                            failure=failure, resumed_from=resumed_from, params=self.param_counts, compiled=self.compiled,
+                            eval_tokens=int(self.val_windows[:, 1:].numel()) if self.val_windows is not None else None,
+                            idea_sources=self.idea_sources, git_dir=self.git_dir)
 
 
 def train_run(seed: int, preset: str | None = None, *, train_tokens: int | None = None, flags=None,

@@ -20,7 +20,7 @@ from trainer.ideas.base import CATEGORIES, Idea
 from trainer.ideas.static import UntrustedIdea, UntrustedIdeaError, is_generated_folder, read_untrusted_idea
 
 __all__ = ["CATEGORIES", "Idea", "UnknownIdeaError", "UntrustedIdea", "UntrustedIdeaError", "discover_ideas",
-           "resolve_flags", "ideas_fingerprint", "idea_sources"]
+           "resolve_flags", "ideas_fingerprint", "idea_sources", "load_idea_file"]
 
 
 class UnknownIdeaError(ValueError):
@@ -33,6 +33,12 @@ def _idea_from_module(module, origin: str) -> Idea:
         raise TypeError(f"{origin} defines no module-level IDEA (an instance of trainer.ideas.base.Idea)")
     idea.source_file = getattr(module, "__file__", "") or ""
     return idea
+
+
+def load_idea_file(path: str | Path) -> Idea:
+    """Import one idea module by its path and return its IDEA (the sandbox's child loads
+    model-written modules this way: it is the one place that runs them)."""
+    return _load_file(Path(path))
 
 
 def _load_file(path: Path) -> Idea:
