@@ -23,6 +23,9 @@ __all__ = ["CATEGORIES", "Idea", "UnknownIdeaError", "UntrustedIdea", "Untrusted
            "resolve_flags", "ideas_fingerprint", "idea_sources", "load_idea_file"]
 
 
+_NOT_IDEAS = ("base", "static")  # the package's own machinery, not built-in ideas
+
+
 class UnknownIdeaError(ValueError):
     pass
 
@@ -78,7 +81,7 @@ def discover_ideas(extra_dirs: list[str | Path] | None = None, untrusted_dirs: l
 
     package_dir = Path(__file__).parent
     for info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda m: m.name):
-        if info.name == "base" or info.name.startswith("_"):
+        if info.name in _NOT_IDEAS or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"trainer.ideas.{info.name}")
         add(_idea_from_module(module, module.__file__), module.__file__)
