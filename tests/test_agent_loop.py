@@ -22,7 +22,8 @@ openai = pytest.importorskip("openai", reason="needs the [agent] extra: pip inst
 from research_harness.agent.openai_backend import OpenAIAgent  # noqa: E402
 from research_harness.agent.transcripts import TranscriptStore  # noqa: E402
 
-pytest_plugins = ["agent_server"]
+from helpers.agent_server import Status  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -151,7 +152,7 @@ def test_unsafe_modules_are_refused_before_import_and_the_idea_fails(workspace, 
 def test_an_endpoint_that_keeps_failing_stops_the_study_with_an_honest_message(workspace, llm_server):
     from research_harness import conclude
 
-    llm_server.always("propose", __import__("agent_server").Status(500))
+    llm_server.always("propose", Status(500))
     disc = Discovery(workspace, agent=agent_for(llm_server, workspace, max_retries=1, timeout=2))
     with pytest.raises(SlotSkipped, match="ideation for idea 1 failed: .*the study stops here"):
         disc.ideate(1)

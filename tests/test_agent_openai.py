@@ -1,5 +1,5 @@
 """The openai backend through the real `openai` client against a local scripted
-OpenAI-compatible server (tests/agent_server.py): no mocks of the client."""
+OpenAI-compatible server (tests/helpers/agent_server.py): no mocks of the client."""
 
 from __future__ import annotations
 
@@ -13,10 +13,7 @@ from research_harness.agent.openai_backend import OpenAIAgent, system_prompt  # 
 from research_harness.agent.transcripts import TranscriptStore, transcript_hash  # noqa: E402
 from research_harness.agent.wire import TASKS, task_of  # noqa: E402
 
-pytest.register_assert_rewrite("agent_server")
-from agent_server import Delay, Status  # noqa: E402
-
-pytest_plugins = ["agent_server"]
+from helpers.agent_server import Delay, Status  # noqa: E402
 
 MODEL = "scripted-model"
 

@@ -37,7 +37,7 @@ Selecting (`select`): the highest total among feasible and novel candidates, whe
 within TIE_MARGIN (1) point of the best count as tied (testability rests on a guessed
 prior and the bands are coarse: a one-point lead is no reason never to try the other);
 ties are broken by a draw seeded by (seed, slot), never by name. With this policy every
-built-in idea is selected in some slot for some seed (tests/test_catalogue.py).
+built-in idea is selected in some slot for some seed (tests/test_catalogue_agent.py).
 Refining (`refine`): a plan built from the idea's metadata and its probe.
 """
 

@@ -2,8 +2,7 @@
 real `openai` client (no mocks): stdlib ThreadingHTTPServer on 127.0.0.1, port 0, in a
 daemon thread.
 
-Use it as a fixture: put `pytest_plugins = ["agent_server"]` in a test module (tests/ is
-on sys.path), then
+Use it as a fixture (tests/conftest.py registers this module as a plugin for every test):
 
     def test_x(llm_server):
         llm_server.script("propose", {"ideas": [...]})          # a JSON object: the reply content
