@@ -43,3 +43,18 @@ def corpus(data_dir):
     from trainer.data import prepare_data
 
     return prepare_data(4096, cache_dir=data_dir, log=lambda *a: None)
+
+
+@pytest.fixture(scope="session")
+def require_sandbox():
+    """Tests that run model-written code in a real bubblewrap sandbox: skipped where none can
+    start (with the reason), failed instead under RESEARCH_REQUIRE_SANDBOX=1 (CI installs
+    bubblewrap, so a sandbox that cannot start there is a defect, not a skip)."""
+    from research_harness.sandbox import bwrap
+
+    problem = bwrap.probe()
+    if problem:
+        message = f"no bubblewrap sandbox can start here: {problem}"
+        if os.environ.get("RESEARCH_REQUIRE_SANDBOX") == "1":
+            pytest.fail(message + " (RESEARCH_REQUIRE_SANDBOX=1)")
+        pytest.skip(message)

@@ -89,6 +89,9 @@ class RunPlan:
     # Ideas whose modules are imported with their flags off (a flag-off verification): they
     # decide nothing when they are correct, but a model-written one decides where the run trains.
     loaded: list[Idea] = dataclasses.field(default_factory=list)
+    # The preset's settings the caller overrode before any idea's configure() ran: a run
+    # rebuilt elsewhere (a sandbox) starts from them and runs configure() itself.
+    overrides: dict = dataclasses.field(default_factory=dict)
 
     @property
     def data_fingerprint(self) -> str | None:
@@ -140,7 +143,8 @@ def plan_run(preset: str | None = None, *, train_tokens: int | None = None, flag
         idea.configure(model_cfg, train_cfg)
     loaded = [i for i in resolve_flags(list(load or ()), known) if i not in enabled]
     return RunPlan(base.name, model_cfg, train_cfg, enabled, dev, code_fingerprint(ideas_fingerprint(enabled)),
-                   purpose, loaded=loaded)
+                   purpose, loaded=loaded, overrides={"model": dict(model_overrides or {}),
+                                                      "train": dict(train_overrides or {})})
 
 
 def run_key(identity: dict) -> str:

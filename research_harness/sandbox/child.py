@@ -72,7 +72,8 @@ def run(spec: dict) -> dict:
             ideas[idea.name] = idea
         phase = "configuring (configure)"
         plan = plan_run(spec["preset"], train_tokens=spec["tokens"], flags=spec["flags"], device=spec["device"],
-                        train_overrides=spec.get("train_overrides"), ideas=ideas, load=spec.get("load"),
+                        model_overrides=spec.get("model_overrides"), train_overrides=spec.get("train_overrides"),
+                        ideas=ideas, load=spec.get("load"),
                         purpose=spec.get("purpose", ""))
         result["configs"] = {"model": config_to_dict(plan.model_cfg), "train": config_to_dict(plan.train_cfg)}
         if spec["mode"] == "configure":

@@ -258,7 +258,8 @@ def train(plan, seed: int, *, workspace: Path, mode: str, threads: int, timeout_
                                                              if plan.device.type == "cuda" else bwrap.DEFAULT_MEMORY))
         spec = {"mode": "train", "preset": plan.preset, "tokens": plan.train_cfg.train_tokens, "flags": plan.flags,
                 "load": [i.name for i in plan.loaded], "device": plan.device.type, "seed": seed,
-                "purpose": plan.purpose}
+                "purpose": plan.purpose, "model_overrides": plan.overrides.get("model"),
+                "train_overrides": plan.overrides.get("train")}
         result, outcome = run_job(job, spec, mode)
         if result.get("status") not in ("finished", "diverged"):
             raise SandboxRunFailed(_error(result) or "the sandboxed run did not finish")

@@ -89,6 +89,8 @@ def read_untrusted_idea(path: str | Path) -> UntrustedIdea:
         idea = UntrustedIdea(**values, hooks=tuple(_hooks(tree, call)))
     except TypeError as exc:
         raise UntrustedIdeaError(f"{path}: IDEA lacks a field ({exc})") from None
+    except ValueError as exc:  # Idea.__post_init__'s checks: name and category
+        raise UntrustedIdeaError(f"{path}: {exc}") from None
     idea.source_file = str(path)
     return idea
 
