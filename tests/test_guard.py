@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from research_harness.sandbox.guard import MAX_CODE_LINES, GuardError, check_module, code_lines, ensure_safe
+from research_harness.sandbox.guard import MAX_CODE_LINES, check_module, code_lines
 from research_harness.agent.openai_backend import EXAMPLE_MODULE
 
 META = ('name="{name}", title="t", category="training-dynamics", pitch="p", math="m", '
@@ -74,7 +74,6 @@ def idea(body: str, name: str = "candidate", imports: str = "import torch\nfrom 
 def test_a_good_module_and_the_prompts_example_pass():
     assert check_module(GOOD) == []
     assert check_module(EXAMPLE_MODULE) == []
-    ensure_safe(GOOD)
 
 
 REFUSED = [
@@ -140,8 +139,6 @@ def test_code_that_would_run_at_import_or_change_global_state_is_refused(marked,
 def test_dangerous_modules_are_refused_with_line_and_reason(source, line, reason):
     problems = check_module(source)
     assert any(p.startswith(f"line {line}: ") and reason in p for p in problems), problems
-    with pytest.raises(GuardError, match="refused"):
-        ensure_safe(source)
 
 
 def test_a_syntax_error_is_reported_with_its_line():

@@ -16,7 +16,7 @@ import io
 import re
 import tokenize
 
-__all__ = ["GuardError", "check_module", "ensure_safe", "code_lines", "rules_text", "idea_name", "ALLOWED_IMPORTS",
+__all__ = ["check_module", "code_lines", "rules_text", "idea_name", "ALLOWED_IMPORTS",
            "DENIED_NAMES", "DENIED_ATTRIBUTES", "MAX_CODE_LINES"]
 
 MAX_CODE_LINES = 200  # code lines must be fewer than this
@@ -57,20 +57,6 @@ ALLOWED_DUNDERS = frozenset({"__init__"})
 TOP_LEVEL_OK = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
                 ast.AnnAssign, ast.Pass)
 _DUNDER_STRING = re.compile(r"__\w+__")
-
-
-class GuardError(ValueError):
-    """A module the guard refused; `problems` lists each reason with its line."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("the module was refused: " + "; ".join(self.problems))
-
-
-def ensure_safe(source: str) -> None:
-    problems = check_module(source)
-    if problems:
-        raise GuardError(problems)
 
 
 def check_module(source: str) -> list[str]:
