@@ -128,6 +128,38 @@ IMPORT_TIME = [
 ]
 
 
+# -- attacks a red team used, each shaped like a valid idea; one marked line is refused -------------------
+def _attack(body: str, *, imports: str = "import torch\nfrom trainer.ideas.base import Idea\n", before: str = "",
+            after: str = "", name: str = "candidate") -> tuple[str, int]:
+    """An idea module whose patch_model runs `body`, with `before` above the class and `after`
+    below IDEA; the line marked `# HERE` (in any part) is the line the guard must name."""
+    hook = textwrap.indent(textwrap.dedent(body), " " * 8)
+    source = (f"{imports}\n{textwrap.dedent(before)}\n\nclass Candidate(Idea):\n    def patch_model(self, model):\n"
+              f"{hook}\n\n\nIDEA = Candidate({META.format(name=name)})\n{textwrap.dedent(after)}")
+    return _marked(source)
+
+
+ATTACKS = [
+    # attribute names are checked against the denied builtin names: these are the builtins themselves
+    (_attack("torch.nn.functional.torch.builtins  # HERE"), "the attribute 'builtins' is not allowed"),
+    (_attack("x = model.loss_fn.func.exec  # HERE"), "the attribute 'exec' is not allowed"),
+    (_attack("x = torch.eval  # HERE"), "the attribute 'eval' is not allowed"),
+    (_attack("handle = model.open('/tmp/x', 'w')  # HERE"), "the attribute 'open' is not allowed"),
+    (_attack("read = model.getattr  # HERE"), "the attribute 'getattr' is not allowed"),
+    (_attack("imp = model.__import__  # HERE"), "the attribute '__import__' is not allowed"),
+    (_attack("f = model.vars  # HERE"), "the attribute 'vars' is not allowed"),
+    (_attack("model.breakpoint()  # HERE"), "the attribute 'breakpoint' is not allowed"),
+    (_attack("g = model.forward.globals  # HERE"), "the attribute 'globals' is not allowed"),
+]
+
+
+@pytest.mark.parametrize("marked, reason", ATTACKS, ids=[r[1][:50] for r in ATTACKS])
+def test_attacks_are_refused_at_their_line(marked, reason):
+    source, line = marked
+    problems = check_module(source)
+    assert any(p.startswith(f"line {line}: ") and reason in p for p in problems), problems
+
+
 @pytest.mark.parametrize("marked, reason", IMPORT_TIME, ids=[r[1][:40] for r in IMPORT_TIME])
 def test_code_that_would_run_at_import_or_change_global_state_is_refused(marked, reason):
     source, line = marked

@@ -1,13 +1,14 @@
-"""A static check of model-written idea modules, on the syntax tree, before any import.
+"""A lint for model-written idea modules, on the syntax tree, before the module is written.
 
-Code a model wrote is untrusted: once accepted it is imported into the training process
-with that process's rights. So the rules are an allow-list where one is possible
-(imports) and deny-lists where not (names, attributes), and they are strict: an idea
-acts only through the trainer's extension points, on the model it is handed, so it
-needs no files, processes, sockets, reflection or dynamic code. The rules cannot prove
-safety (Python is too dynamic); the child-process smoke test with its audit hook
-(sandbox.py) is the second line. `rules_text()` is what the implement prompt shows
-the model, so the prompt and the check cannot drift apart."""
+It is not the security boundary: the operating-system sandbox the module runs in is
+(issue 14). Python is too dynamic for a static check to be sound, and several escapes use
+only the trainer's own helpers. The lint's job is to refuse early, with a line number and a
+reason the model can act on, everything an honest idea never needs: files, processes,
+reflection, dynamic code, code that runs at import time, and changes to the trainer's
+modules that would reach the baseline's runs. So the rules are an allow-list where one
+is possible (imports, decorators) and deny-lists where not (names, attributes), and they
+close every cheap hole we found by attacking it (tests/test_guard.py). `rules_text()` is
+what the implement prompt shows the model, so the prompt and the check cannot drift apart."""
 
 from __future__ import annotations
 
@@ -282,6 +283,9 @@ class _Checker:
             if attr not in ALLOWED_DUNDERS:
                 self.add(node, f"the attribute {attr!r} is not allowed: dunder attributes other than __init__ "
                                "reach the interpreter's internals (use extend_module to change a module's class)")
+        elif attr in DENIED_NAMES:  # `builtins.exec`, `x.open`: the same power as the bare name
+            self.add(node, f"the attribute {attr!r} is not allowed (no file, process, input or dynamic-code access, "
+                           "no reflection)")
         elif attr in DENIED_ATTRIBUTES:
             self.add(node, f"the attribute {attr!r} is not allowed: it reaches files, processes, native code "
                            "or other modules")
