@@ -122,7 +122,7 @@ IMPORT_TIME = [
     (_marked(idea("pass") + "\n\ndef helper(x=torch.zeros(1)):  # HERE\n    return x\n"),
      "a call in the default arguments of helper"),
     (_marked("import functools\n" + idea("pass") + "\n\n@functools.partial(print)  # HERE\ndef helper():\n    return 1\n"),
-     "the decorator call partial(...) on helper runs at import time"),
+     "the decorator functools.partial on helper runs when the definition runs"),
     (_marked(idea("torch.set_default_dtype(torch.float64)  # HERE")), "the attribute 'set_default_dtype' is not allowed"),
     (_marked(idea("torch.manual_seed(0)  # HERE")), "the attribute 'manual_seed' is not allowed"),
 ]
@@ -150,6 +150,21 @@ ATTACKS = [
     (_attack("f = model.vars  # HERE"), "the attribute 'vars' is not allowed"),
     (_attack("model.breakpoint()  # HERE"), "the attribute 'breakpoint' is not allowed"),
     (_attack("g = model.forward.globals  # HERE"), "the attribute 'globals' is not allowed"),
+    # decorators are import-time code: only the allowed wrappers, by the name they resolve to
+    (_attack("pass", imports="import torch\nimport trainer.optim\nfrom trainer.ideas.base import Idea\n",
+             before="@trainer.optim.register  # HERE\ndef helper():\n    return 1\n"),
+     "the decorator trainer.optim.register on helper runs when the definition runs"),
+    (_attack("pass", before="@print  # HERE\nclass Helper:\n    pass\n"), "the decorator print on Helper"),
+    (_attack("pass", before="def cache(f):\n    return f\n\n\n@cache  # HERE\ndef helper():\n    return 1\n"),
+     "the decorator cache on helper"),  # a module-defined `cache` is not functools.cache
+    (_attack("pass", imports="import torch\nfrom trainer.model import GPT as staticmethod\nfrom trainer.ideas.base import Idea\n",
+             before="class Helper:\n    @staticmethod  # HERE\n    def f():\n        return 1\n"),
+     "the decorator staticmethod on f"),
+    (_attack("pass", before="class Helper:\n    @(lambda f: f)  # HERE\n    def f(self):\n        return 1\n"),
+     "the decorator lambda f: f on f"),
+    (_attack("pass", imports="import functools\nimport torch\nfrom trainer.ideas.base import Idea\n",
+             before="@functools.lru_cache(maxsize=len('abc'))  # HERE\ndef helper():\n    return 1\n"),
+     "the arguments of the decorator on helper must be literals"),
 ]
 
 

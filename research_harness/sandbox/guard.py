@@ -41,8 +41,13 @@ GLOBAL_STATE = frozenset({"set_default_dtype", "set_default_device", "set_defaul
                           "use_deterministic_algorithms", "set_flush_denormal", "set_float32_matmul_precision",
                           "backends", "set_grad_enabled", "set_anomaly_enabled", "set_printoptions",
                           "set_warn_always", "random", "cuda", "set_autocast_enabled"})
-# Decorators that may be called at import time: they only wrap the function they decorate.
-IMPORT_TIME_DECORATORS = frozenset({"no_grad", "inference_mode", "lru_cache", "cache"})
+# The only decorators allowed, by the full name they resolve to: a decorator is any
+# expression, evaluated and called when the def or class runs (at import for the module's
+# own definitions), so a bare `@some_module.thing` would be import-time code. These only
+# wrap what they decorate. A bare name is one of the builtins or one imported from torch
+# or functools, never one the module binds itself (`def cache(f): ...` would run).
+ALLOWED_DECORATORS = frozenset({"staticmethod", "classmethod", "property", "torch.no_grad", "torch.inference_mode",
+                                "functools.lru_cache", "functools.cache"})
 # Modules the allowed ones expose as attributes (torch.os, trainer.ideas.importlib, F.np, ...),
 # and other ways out: frames, pickling, numpy's file writers.
 ESCAPES = frozenset({"os", "sys", "builtins", "ctypes", "glob", "importlib", "inspect", "platform", "threading",
@@ -129,7 +134,8 @@ class _Checker:
 
     def __init__(self, found: list[tuple[int, str]]):
         self.found = found
-        self.imported: set[str] = set()  # names bound by imports: read-only for the module
+        self.imported: dict[str, set[str]] = {}  # local name -> the full names imports bind it to
+        self.bound: set[str] = set()  # names the module binds other than by import (assignments, defs, args)
 
     def add(self, node: ast.AST, reason: str) -> None:
         line = getattr(node, "lineno", 0) or 0
@@ -143,9 +149,10 @@ class _Checker:
                                "constants, functions, classes and IDEA (code runs inside the hooks, when the flag is on)")
         self.check_import_time(tree)
         nodes = list(ast.walk(tree))
-        for node in nodes:  # imports first: the alias set decides the attribute-assignment rule
+        for node in nodes:  # imports and bindings first: the rules below resolve names through them
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.check_import(node)
+            self.bound.update(_bound_names(node))
         for node in nodes:
             self.check(node, docstrings)
 
@@ -193,13 +200,6 @@ class _Checker:
     def check_def(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         self.no_calls(node.args.defaults + [d for d in node.args.kw_defaults if d is not None],
                       f"the default arguments of {node.name}")
-        for deco in node.decorator_list:
-            if isinstance(deco, ast.Call):
-                name = deco.func.attr if isinstance(deco.func, ast.Attribute) else getattr(deco.func, "id", "")
-                if name not in IMPORT_TIME_DECORATORS:
-                    self.add(deco, f"the decorator call {name}(...) on {node.name} runs at import time; allowed: "
-                                   f"{', '.join(sorted(IMPORT_TIME_DECORATORS))}")
-                self.no_calls(deco.args + [k.value for k in deco.keywords], f"the decorator of {node.name}")
 
     def no_calls(self, exprs: list, where: str) -> None:
         for expr in exprs:
@@ -216,7 +216,8 @@ class _Checker:
             for alias in node.names:
                 if alias.name not in ALLOWED_IMPORTS:
                     self.add(node, f"import of {alias.name!r} is not allowed; allowed modules: {allowed}")
-                self.imported.add(alias.asname or alias.name.split(".")[0])
+                local = alias.asname or alias.name.split(".")[0]
+                self.imported.setdefault(local, set()).add(alias.name if alias.asname else local)
             return
         module = node.module or ""
         if node.level:
@@ -234,7 +235,7 @@ class _Checker:
             elif alias.name in DENIED_ATTRIBUTES or alias.name in DENIED_NAMES or alias.name.startswith("_"):
                 self.add(node, f"importing {alias.name!r} from {module!r} is not allowed (it reaches files, "
                                "processes, native code or private internals)")
-            self.imported.add(alias.asname or alias.name)
+            self.imported.setdefault(alias.asname or alias.name, set()).add(f"{module}.{alias.name}")
 
     # -- everything else --------------------------------------------------------------------------
     def check(self, node: ast.AST, docstrings: set[int]) -> None:
@@ -246,6 +247,8 @@ class _Checker:
             self.check_store(node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             self.check_dunder(node, node.name, "defining")
+            for deco in node.decorator_list:
+                self.check_decorator(deco, node.name)
         elif isinstance(node, ast.arg):
             self.check_dunder(node, node.arg, "the parameter name")
         elif isinstance(node, ast.keyword) and node.arg:
@@ -265,6 +268,31 @@ class _Checker:
             for alias in node.names:
                 if alias.asname:
                     self.check_dunder(node, alias.asname, "the alias")
+
+    def resolve(self, expr: ast.expr) -> str | None:
+        """The full name a Name or dotted attribute chain refers to, through the module's
+        imports; None when it is not a plain chain or its root may be rebound."""
+        parts = []
+        while isinstance(expr, ast.Attribute):
+            parts.append(expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name) or expr.id in self.bound:
+            return None
+        full = self.imported.get(expr.id, {expr.id} if expr.id in BUILTIN_DECORATORS else set())
+        if len(full) != 1:
+            return None
+        return ".".join([next(iter(full))] + parts[::-1])
+
+    def check_decorator(self, deco: ast.expr, owner: str) -> None:
+        target = deco.func if isinstance(deco, ast.Call) else deco
+        name = self.resolve(target)
+        if name not in ALLOWED_DECORATORS:
+            shown = ast.unparse(target) if len(ast.unparse(target)) < 60 else "this expression"
+            self.add(deco, f"the decorator {shown} on {owner} runs when the definition runs (at import time for "
+                           f"the module's own); allowed decorators: {', '.join(sorted(ALLOWED_DECORATORS))}")
+        elif isinstance(deco, ast.Call) and not all(isinstance(a, ast.Constant)
+                                                    for a in deco.args + [k.value for k in deco.keywords]):
+            self.add(deco, f"the arguments of the decorator on {owner} must be literals (they run at import time)")
 
     def check_name(self, node: ast.Name, name: str) -> None:
         if name in DENIED_NAMES:
@@ -302,6 +330,23 @@ class _Checker:
         if isinstance(root, ast.Name) and root.id in self.imported:
             self.add(node, f"assigning into the imported {root.id!r} changes every run, the baseline's included; "
                            "change only the model, configs or optimizers the hooks are given")
+
+
+BUILTIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
+
+
+def _bound_names(node: ast.AST) -> list[str]:
+    """Names `node` binds other than by import: stores, del, defs, classes, parameters,
+    exception names (`global` and `match` are refused, so no other binding forms remain)."""
+    if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+        return [node.id]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.arg):
+        return [node.arg]
+    if isinstance(node, ast.ExceptHandler) and node.name:
+        return [node.name]
+    return []
 
 
 def idea_name(source: str) -> str | None:
