@@ -129,14 +129,18 @@ IMPORT_TIME = [
 
 
 # -- attacks a red team used, each shaped like a valid idea; one marked line is refused -------------------
-def _attack(body: str, *, imports: str = "import torch\nfrom trainer.ideas.base import Idea\n", before: str = "",
-            after: str = "", name: str = "candidate") -> tuple[str, int]:
+def _module(body: str, *, imports: str = "import torch\nfrom trainer.ideas.base import Idea\n", before: str = "",
+            after: str = "", name: str = "candidate") -> str:
     """An idea module whose patch_model runs `body`, with `before` above the class and `after`
-    below IDEA; the line marked `# HERE` (in any part) is the line the guard must name."""
+    below IDEA."""
     hook = textwrap.indent(textwrap.dedent(body), " " * 8)
-    source = (f"{imports}\n{textwrap.dedent(before)}\n\nclass Candidate(Idea):\n    def patch_model(self, model):\n"
-              f"{hook}\n\n\nIDEA = Candidate({META.format(name=name)})\n{textwrap.dedent(after)}")
-    return _marked(source)
+    return (f"{imports}\n{textwrap.dedent(before)}\n\nclass Candidate(Idea):\n    def patch_model(self, model):\n"
+            f"{hook}\n\n\nIDEA = Candidate({META.format(name=name)})\n{textwrap.dedent(after)}")
+
+
+def _attack(body: str, **parts: str) -> tuple[str, int]:
+    """`_module(body, **parts)` and the line marked `# HERE` (in any part): the line the guard must name."""
+    return _marked(_module(body, **parts))
 
 
 ATTACKS = [
@@ -165,6 +169,16 @@ ATTACKS = [
     (_attack("pass", imports="import functools\nimport torch\nfrom trainer.ideas.base import Idea\n",
              before="@functools.lru_cache(maxsize=len('abc'))  # HERE\ndef helper():\n    return 1\n"),
      "the arguments of the decorator on helper must be literals"),
+    # annotations run at import unless `from __future__ import annotations` makes them strings
+    (_attack("pass", before="def helper(x: print('imported')):  # HERE\n    return x\n"),
+     "the annotation print('imported') on helper is evaluated"),
+    (_attack("pass", before="def helper(x) -> torch.manual_seed(0).initial_seed():  # HERE\n    return x\n"),
+     "the annotation torch.manual_seed(0).initial_seed() on helper"),
+    (_attack("pass", before="class Helper:\n    value: print('imported') = 1  # HERE\n"),
+     "the annotation print('imported') on value"),
+    (_attack("pass", after="SCALE: torch.nn.functional.relu = 1.0  # HERE\n"), "the annotation torch.nn.functional.relu on SCALE"),
+    (_attack("pass", before="def helper(*args: [x for x in print(1)]):  # HERE\n    return args\n"),
+     "the annotation [x for x in print(1)] on helper"),
 ]
 
 
@@ -186,6 +200,14 @@ def test_code_that_would_run_at_import_or_change_global_state_is_refused(marked,
 def test_dangerous_modules_are_refused_with_line_and_reason(source, line, reason):
     problems = check_module(source)
     assert any(p.startswith(f"line {line}: ") and reason in p for p in problems), problems
+
+
+def test_annotations_are_free_under_future_annotations_and_plain_names_pass_without():
+    lazy = _module("pass", imports="from __future__ import annotations\nimport torch\nfrom trainer.ideas.base import Idea\n",
+                      before="def helper(x: torch.Tensor, *, n: dict[str, int] = 1) -> torch.Tensor:\n    return x\n")
+    assert check_module(lazy) == []
+    plain = _module("pass", before="def helper(x: int, y: 'torch.Tensor') -> None:\n    return x\n")
+    assert check_module(plain) == []
 
 
 def test_a_syntax_error_is_reported_with_its_line():

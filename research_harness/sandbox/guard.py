@@ -148,6 +148,12 @@ class _Checker:
                 self.add(node, f"top-level {type(node).__name__.lower()} statement; the module may hold only imports, "
                                "constants, functions, classes and IDEA (code runs inside the hooks, when the flag is on)")
         self.check_import_time(tree)
+        # `from __future__ import annotations` keeps every annotation a string that nothing
+        # evaluates (the trainer never calls typing.get_type_hints on an idea); without it
+        # they are evaluated when the def or class statement runs, at import for the
+        # module's own definitions, so they may then be only a plain name or a literal.
+        self.lazy_annotations = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
+                                    and any(a.name == "annotations" for a in n.names) for n in tree.body)
         nodes = list(ast.walk(tree))
         for node in nodes:  # imports and bindings first: the rules below resolve names through them
             if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -247,6 +253,11 @@ class _Checker:
             self.check_store(node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             self.check_dunder(node, node.name, "defining")
+            if not isinstance(node, ast.ClassDef):
+                a = node.args
+                params = a.posonlyargs + a.args + a.kwonlyargs + [x for x in (a.vararg, a.kwarg) if x]
+                for ann in [p.annotation for p in params] + [node.returns]:
+                    self.check_annotation(ann, node.name)
             for deco in node.decorator_list:
                 self.check_decorator(deco, node.name)
         elif isinstance(node, ast.arg):
@@ -257,6 +268,8 @@ class _Checker:
             pass  # checked with its import
         elif isinstance(node, (ast.Global,)):
             self.add(node, "`global` statements are not allowed; keep state on the Idea or the modules it adds")
+        elif isinstance(node, ast.AnnAssign):
+            self.check_annotation(node.annotation, ast.unparse(node.target))
         elif isinstance(node, ast.Match):
             self.add(node, "`match` statements are not allowed (class patterns read attributes by name)")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "format_map"):
@@ -293,6 +306,12 @@ class _Checker:
         elif isinstance(deco, ast.Call) and not all(isinstance(a, ast.Constant)
                                                     for a in deco.args + [k.value for k in deco.keywords]):
             self.add(deco, f"the arguments of the decorator on {owner} must be literals (they run at import time)")
+
+    def check_annotation(self, ann: ast.expr | None, owner: str) -> None:
+        if ann is None or self.lazy_annotations or isinstance(ann, (ast.Name, ast.Constant)):
+            return
+        self.add(ann, f"the annotation {ast.unparse(ann)[:50]} on {owner} is evaluated when the definition runs "
+                      "(at import time); add `from __future__ import annotations` or annotate with a plain name")
 
     def check_name(self, node: ast.Name, name: str) -> None:
         if name in DENIED_NAMES:
