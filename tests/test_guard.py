@@ -179,6 +179,13 @@ ATTACKS = [
     (_attack("pass", after="SCALE: torch.nn.functional.relu = 1.0  # HERE\n"), "the annotation torch.nn.functional.relu on SCALE"),
     (_attack("pass", before="def helper(*args: [x for x in print(1)]):  # HERE\n    return args\n"),
      "the annotation [x for x in print(1)] on helper"),
+    # type() with three arguments builds a class from any namespace; `type` as a value could too
+    (_attack("cls = type('X', (object,), {'forward': print})  # HERE"), "`type` is allowed only as type(x)"),
+    (_attack("make = type  # HERE\ncls = make('X', (), {})"), "`type` is allowed only as type(x)"),
+    (_attack("cls = type(*('X', (), {}))  # HERE"), "`type` is allowed only as type(x)"),
+    # str.format reads attributes by name from its format fields, called or only taken
+    (_attack("fmt = '{0.forward.__globals__}'.format  # HERE\nsecret = fmt(model)"), "str.format is not allowed"),
+    (_attack("fill = str.format_map  # HERE"), "str.format_map is not allowed"),
 ]
 
 

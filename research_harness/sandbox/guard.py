@@ -155,6 +155,11 @@ class _Checker:
         self.lazy_annotations = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
                                     and any(a.name == "annotations" for a in n.names) for n in tree.body)
         nodes = list(ast.walk(tree))
+        # type(x) reads a class, harmless; type(name, bases, ns) builds one with any namespace,
+        # and `type` taken as a value could be called that way out of sight.
+        self.type_of = {id(n.func) for n in nodes if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                        and n.func.id == "type" and len(n.args) == 1 and not n.keywords
+                        and not isinstance(n.args[0], ast.Starred)}
         for node in nodes:  # imports and bindings first: the rules below resolve names through them
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.check_import(node)
@@ -272,8 +277,6 @@ class _Checker:
             self.check_annotation(node.annotation, ast.unparse(node.target))
         elif isinstance(node, ast.Match):
             self.add(node, "`match` statements are not allowed (class patterns read attributes by name)")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "format_map"):
-            self.add(node, "str.format is not allowed (format fields can read attributes); use an f-string")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             if _DUNDER_STRING.fullmatch(node.value) and node.value not in ALLOWED_DUNDERS:
                 self.add(node, f"the string {node.value!r} names a dunder attribute; that reflection is not allowed")
@@ -316,6 +319,9 @@ class _Checker:
     def check_name(self, node: ast.Name, name: str) -> None:
         if name in DENIED_NAMES:
             self.add(node, f"{name!r} is not allowed (no file, process, input or dynamic-code access, no reflection)")
+        elif name == "type" and isinstance(node.ctx, ast.Load) and id(node) not in self.type_of:
+            self.add(node, "`type` is allowed only as type(x) with one argument (three arguments build a class; "
+                           "`type` taken as a value could)")
         else:
             self.check_dunder(node, name, "the name")
 
@@ -326,7 +332,10 @@ class _Checker:
 
     def check_attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
-        if attr.startswith("__"):
+        if attr in ("format", "format_map"):  # refused taken, not only called: `f = s.format; f(obj)`
+            self.add(node, f"str.{attr} is not allowed (its fields read attributes and items by name, "
+                           "'{0.__init__.__globals__}'); use an f-string")
+        elif attr.startswith("__"):
             if attr not in ALLOWED_DUNDERS:
                 self.add(node, f"the attribute {attr!r} is not allowed: dunder attributes other than __init__ "
                                "reach the interpreter's internals (use extend_module to change a module's class)")
