@@ -5,11 +5,13 @@ boundary (the OS sandbox is); these tests pin what it catches."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import trainer.ideas
 from research_harness.sandbox.guard import MAX_CODE_LINES, check_module, code_lines
 from research_harness.agent.openai_backend import EXAMPLE_MODULE
 
@@ -74,6 +76,22 @@ def idea(body: str, name: str = "candidate", imports: str = "import torch\nfrom 
 def test_a_good_module_and_the_prompts_example_pass():
     assert check_module(GOOD) == []
     assert check_module(EXAMPLE_MODULE) == []
+
+
+# The registry (__init__.py: finds and imports idea files) and the Idea base class (base.py:
+# reads its own source, dataclass machinery) are the trainer's infrastructure, not ideas: they
+# legitimately use files and reflection. Every other module there is an idea a model could write.
+NOT_IDEAS = {"__init__.py", "base.py"}
+BUILT_IN_IDEAS = sorted(p for p in (Path(trainer.ideas.__file__).parent).glob("*.py") if p.name not in NOT_IDEAS)
+
+
+@pytest.mark.parametrize("path", BUILT_IN_IDEAS, ids=[p.stem for p in BUILT_IN_IDEAS])
+def test_every_built_in_idea_passes_the_guard(path):
+    assert check_module(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_built_in_ideas_are_all_found():
+    assert len(BUILT_IN_IDEAS) >= 11 and {p.stem for p in BUILT_IN_IDEAS} >= {"z_loss", "cautious", "value_residual"}
 
 
 REFUSED = [
@@ -186,6 +204,26 @@ ATTACKS = [
     # str.format reads attributes by name from its format fields, called or only taken
     (_attack("fmt = '{0.forward.__globals__}'.format  # HERE\nsecret = fmt(model)"), "str.format is not allowed"),
     (_attack("fill = str.format_map  # HERE"), "str.format_map is not allowed"),
+    # stores into imported modules, through any name, item or attribute that holds one
+    (_attack("m = trainer.optim\nm.build_optimizers = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "assigning into the name 'm', which holds"),
+    (_attack("F2 = F\nF2.cross_entropy = lambda *a: 0.0  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "assigning into the name 'F2'"),
+    (_attack("a, b = model, F\nb.cross_entropy = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "assigning into the name 'b'"),
+    (_attack("if (w := F):\n    w.cross_entropy = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "assigning into the name 'w'"),
+    (_attack("for m in (F, trainer.optim):\n    del m.cross_entropy  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "deleting from the name 'm'"),
+    (_attack("opt = trainer.optim\nopt.LR_SCALE += 1  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "assigning into the name 'opt'"),
+    (_attack("box = []\nbox.append(F)\nbox[0].cross_entropy = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "assigning into the name 'box'"),
+    (_attack("self.fn = F\nself.fn.cross_entropy = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "assigning into the attribute 'fn'"),
+    (_attack("helper().cross_entropy = None  # HERE", before="def helper():\n    return F\n", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"),
+     "assigning into the result of an expression (helper())"),
+    (_attack("g = helper()\ng.cross_entropy = None  # HERE", before="def helper():\n    return F\n", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"),
+     "assigning into the name 'g'"),
+    (_attack("g = helper()\ng.cross_entropy = None  # HERE", before="def helper(m=F):\n    return m\n", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"),
+     "assigning into the name 'g'"),
+    (_attack("type(model).forward = None  # HERE"), "assigning into the result of an expression (type(model))"),
+    (_attack("import functools\ng = functools.reduce(lambda a, b: b, [F])\ng.relu = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"),
+     "assigning into the name 'g'"),
+    (_attack("self.table.cross_entropy = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n", before="class Holder:\n    table = F\n"),
+     "assigning into the attribute 'table'"),
 ]
 
 
@@ -207,6 +245,28 @@ def test_code_that_would_run_at_import_or_change_global_state_is_refused(marked,
 def test_dangerous_modules_are_refused_with_line_and_reason(source, line, reason):
     problems = check_module(source)
     assert any(p.startswith(f"line {line}: ") and reason in p for p in problems), problems
+
+
+def test_stores_on_what_the_hooks_are_handed_stay_allowed():
+    """As the built-in ideas do: the model, its modules, the configs, fresh objects."""
+    source = _module("""\
+        model.loss_fn = functools.partial(F.cross_entropy, label_smoothing=0.0)
+        block = model.blocks[0]
+        block.attn.gate = nn.Linear(4, 4, bias=False)
+        layer = nn.Linear(4, 4)
+        layer.weight.requires_grad = False
+        mask = torch.zeros(3, dtype=torch.float32)
+        mask[0] = 1.0
+        state = {}
+        state["step"] = torch.zeros_like(mask, memory_format=torch.preserve_format)
+        state["step"] += 1
+        self.count = 0
+        del state["step"]
+        x, y = model, model.cfg
+        y.d_model = 8
+        """, imports="import functools\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+                     "from trainer.ideas.base import Idea\n")
+    assert check_module(source) == []
 
 
 def test_annotations_are_free_under_future_annotations_and_plain_names_pass_without():

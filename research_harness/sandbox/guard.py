@@ -164,6 +164,7 @@ class _Checker:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.check_import(node)
             self.bound.update(_bound_names(node))
+        self.find_aliases(nodes)
         for node in nodes:
             self.check(node, docstrings)
 
@@ -352,15 +353,116 @@ class _Checker:
             self.check_store(node)
 
     def check_store(self, node: ast.Attribute | ast.Subscript) -> None:
-        root = node
+        """An assignment, augmented assignment or del into `node` (x.a = ..., x[k] += ..., del x.a).
+        Stores on what the hooks are handed (model.loss_fn, block.attn.gate_proj, self.x) are how
+        an idea works; stores into an imported module, class or object, directly or through a
+        name, item or attribute that holds one, would reach the baseline's runs too."""
+        root, through = node.value, []
         while isinstance(root, (ast.Attribute, ast.Subscript)):
+            if isinstance(root, ast.Attribute):
+                through.append(root.attr)
             root = root.value
-        if isinstance(root, ast.Name) and root.id in self.imported:
-            self.add(node, f"assigning into the imported {root.id!r} changes every run, the baseline's included; "
+        what = "assigning into" if isinstance(node.ctx, ast.Store) else "deleting from"
+        if not isinstance(root, ast.Name):
+            self.add(node, f"{what} the result of an expression ({ast.unparse(root)[:40]}) is not allowed; assign "
+                           "through a plain name (model.x = ..., self.x = ...)")
+        elif root.id in self.imported or root.id in self.aliases:
+            how = "the imported" if root.id in self.imported else "the name"
+            held = "" if root.id in self.imported else ", which holds an imported module or object,"
+            self.add(node, f"{what} {how} {root.id!r}{held} changes every run, the baseline's included; "
                            "change only the model, configs or optimizers the hooks are given")
+        elif any(a in self.alias_attributes for a in through):
+            attr = next(a for a in through if a in self.alias_attributes)
+            self.add(node, f"{what} the attribute {attr!r}, which is given an imported module or object in this "
+                           "module, changes every run, the baseline's included")
+
+    def find_aliases(self, nodes: list[ast.AST]) -> None:
+        """Names and attribute names that may hold an imported module or object: bound from an
+        expression that mentions one (m = trainer.run, F2 = F, a, b = F, x, (m := F), for m in
+        (F,), def f(m=F), a function that returns one, a container it is put in). A call of an
+        imported name (torch.zeros(3), nn.Linear(...)) makes a new object and does not count.
+        An over-approximation by name, module-wide, repeated until nothing changes."""
+        self.aliases: set[str] = set()
+        self.alias_attributes: set[str] = set()
+        pairs = [pair for node in nodes for pair in _bindings(node)]
+        for _ in range(20):  # a chain of n aliases needs n passes; 20 is far beyond any idea module
+            before = len(self.aliases) + len(self.alias_attributes)
+            for target, value in pairs:
+                if self.mentions_import(value):
+                    self.taint(target)
+            if len(self.aliases) + len(self.alias_attributes) == before:
+                return
+
+    def mentions_import(self, expr: ast.AST) -> bool:
+        stack = [expr]
+        while stack:
+            sub = stack.pop()
+            if isinstance(sub, ast.Name) and (sub.id in self.imported or sub.id in self.aliases):
+                return True
+            if not (isinstance(sub, ast.Call) and self.makes_new(sub)):
+                stack.extend(ast.iter_child_nodes(sub))
+        return False
+
+    def makes_new(self, call: ast.Call) -> bool:
+        """A call of an imported callable (torch.zeros_like(p, memory_format=torch.preserve_format),
+        nn.Linear(...)) returns a new object, whatever its arguments; functools' helpers
+        (reduce, partial) can hand back what they are given, so they do not count."""
+        root = call.func
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        return (isinstance(root, ast.Name) and root.id in self.imported and root.id not in self.bound
+                and not any(full.split(".")[0] == "functools" for full in self.imported[root.id]))
+
+    def taint(self, target: ast.AST | str) -> None:
+        if isinstance(target, str):
+            self.aliases.add(target)
+        elif isinstance(target, ast.Name) and target.id in self.imported:
+            pass  # refused as a store root already; `torch.cat([F])` is no store into torch
+        elif isinstance(target, ast.Name):  # also as an attribute: a class-body name is read as self.name
+            self.aliases.add(target.id)
+            self.alias_attributes.add(target.id)
+        elif isinstance(target, ast.Attribute):
+            self.alias_attributes.add(target.attr)
+        elif isinstance(target, (ast.Subscript, ast.Starred)):  # d[k] = F taints the container d
+            self.taint(target.value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for elt in target.elts:
+                self.taint(elt)
 
 
 BUILTIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
+
+
+def _bindings(node: ast.AST) -> list[tuple[ast.AST | str, ast.AST]]:
+    """(target, value) for every way `node` binds a value to a name, item or attribute."""
+    if isinstance(node, ast.Assign):
+        return [pair for t in node.targets for pair in _match(t, node.value)]
+    if isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value is not None:
+        return _match(node.target, node.value)
+    if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+        return [(node.target, node.iter)]
+    if isinstance(node, ast.withitem) and node.optional_vars is not None:
+        return [(node.optional_vars, node.context_expr)]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        a = node.args
+        positional = a.posonlyargs + a.args
+        pairs: list = [(p.arg, d) for p, d in zip(positional[len(positional) - len(a.defaults):], a.defaults)]
+        pairs += [(p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
+        if not isinstance(node, ast.Lambda):  # what it returns or yields is what a call of it gives
+            pairs += [(node.name, sub.value) for sub in ast.walk(node)
+                      if isinstance(sub, (ast.Return, ast.Yield, ast.YieldFrom)) and sub.value is not None]
+        return pairs
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):  # box.append(F), d.update(m=F)
+        return [(node.func.value, arg) for arg in node.args + [k.value for k in node.keywords]]
+    return []
+
+
+def _match(target: ast.AST, value: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+    """Unpack `a, b = x, y` element by element, so `a, b = F, 1` taints only a."""
+    if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)) \
+            and len(target.elts) == len(value.elts) and not any(isinstance(e, ast.Starred) for e in target.elts + value.elts):
+        return [pair for t, v in zip(target.elts, value.elts) for pair in _match(t, v)]
+    return [(target, value)]
 
 
 def _bound_names(node: ast.AST) -> list[str]:
