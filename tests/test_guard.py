@@ -224,6 +224,17 @@ ATTACKS = [
      "assigning into the name 'g'"),
     (_attack("self.table.cross_entropy = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n", before="class Holder:\n    table = F\n"),
      "assigning into the attribute 'table'"),
+    # each dotted import by its full name: an allowed package does not allow its submodules
+    (_attack("pass", imports="import torch.utils.data  # HERE\nfrom trainer.ideas.base import Idea\n"),
+     "import of 'torch.utils.data' is not allowed"),
+    (_attack("pass", imports="import torch\nfrom torch import serialization  # HERE\nfrom trainer.ideas.base import Idea\n"),
+     "importing 'serialization' from 'torch' is not allowed"),
+    (_attack("pass", imports="import torch\nfrom torch import testing  # HERE\nfrom trainer.ideas.base import Idea\n"),
+     "`from torch import testing` imports the module 'torch.testing', which is not allowed"),
+    (_attack("pass", imports="import torch\nfrom trainer.ideas import cautious  # HERE\nfrom trainer.ideas.base import Idea\n"),
+     "imports the module 'trainer.ideas.cautious'"),
+    (_attack("pass", imports="import torch\nfrom torch.nn import modules  # HERE\nfrom trainer.ideas.base import Idea\n"),
+     "imports the module 'torch.nn.modules'"),
 ]
 
 
@@ -266,6 +277,12 @@ def test_stores_on_what_the_hooks_are_handed_stay_allowed():
         y.d_model = 8
         """, imports="import functools\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
                      "from trainer.ideas.base import Idea\n")
+    assert check_module(source) == []
+
+
+def test_allowed_submodules_and_plain_names_import_by_from():
+    source = _module("pass", imports="from torch import nn, tensor\nfrom torch.nn import functional, Linear\n"
+                                     "from trainer.ideas import base\nfrom trainer.ideas.base import Idea\n")
     assert check_module(source) == []
 
 

@@ -13,7 +13,11 @@ what the implement prompt shows the model, so the prompt and the check cannot dr
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.machinery
+import importlib.util
 import io
+import os
 import re
 import tokenize
 
@@ -242,6 +246,10 @@ class _Checker:
         elif module not in ALLOWED_IMPORTS:
             self.add(node, f"import from {module!r} is not allowed; allowed modules: {allowed}")
         for alias in node.names:
+            full = f"{module}.{alias.name}"
+            if alias.name != "*" and full not in ALLOWED_IMPORTS and _is_submodule(full):
+                self.add(node, f"`from {module} import {alias.name}` imports the module {full!r}, which is not "
+                               f"allowed; allowed modules: {allowed}")
             if alias.name == "*":
                 self.add(node, f"`from {module} import *` is not allowed; import the names you use")
             elif alias.name in DENIED_ATTRIBUTES or alias.name in DENIED_NAMES or alias.name.startswith("_"):
@@ -431,6 +439,25 @@ class _Checker:
 
 
 BUILTIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
+
+
+@functools.lru_cache(maxsize=256)
+def _is_submodule(dotted: str) -> bool:
+    """Whether `dotted` names a module file or package on disk, found without importing
+    anything: `from torch import testing` imports torch.testing, a module of its own, which
+    the allow-list must name (`from torch.nn import functional` is torch.nn.functional)."""
+    top, *rest = dotted.split(".")
+    try:
+        spec = importlib.util.find_spec(top)  # a top-level name: looked up, not imported
+    except (ImportError, ValueError):
+        return False
+    paths = list(spec.submodule_search_locations or []) if spec else []
+    for i, part in enumerate(rest):
+        if i == len(rest) - 1 and any(os.path.isfile(os.path.join(p, part + suffix))
+                                      for p in paths for suffix in importlib.machinery.all_suffixes()):
+            return True
+        paths = [os.path.join(p, part) for p in paths if os.path.isdir(os.path.join(p, part))]
+    return bool(paths) and bool(rest)
 
 
 def _bindings(node: ast.AST) -> list[tuple[ast.AST | str, ast.AST]]:
