@@ -235,6 +235,33 @@ ATTACKS = [
      "imports the module 'trainer.ideas.cautious'"),
     (_attack("pass", imports="import torch\nfrom torch.nn import modules  # HERE\nfrom trainer.ideas.base import Idea\n"),
      "imports the module 'torch.nn.modules'"),
+    # the builtins and the interpreter, reached through what the allowed modules expose
+    (_attack("mods = torch.sys.modules  # HERE"), "the attribute 'sys' is not allowed"),
+    (_attack("torch.np.save('/tmp/x', model)  # HERE"), "the attribute 'np' is not allowed"),
+    (_attack("g = model.loss_fn.__globals__  # HERE"), "the attribute '__globals__' is not allowed"),
+    (_attack("base = str.__class__  # HERE"), "the attribute '__class__' is not allowed"),
+    (_attack("d = vars(model)  # HERE"), "'vars' is not allowed"),
+    (_attack("breakpoint()  # HERE"), "'breakpoint' is not allowed"),
+    (_attack("inner = (x for x in (y for y in [1])).gi_yieldfrom  # HERE"), "the attribute 'gi_yieldfrom' is not allowed"),
+    (_attack("torch.testing.assert_close(1, 1)  # HERE"), "the attribute 'testing' is not allowed"),
+    (_attack("mode = torch.overrides.TorchFunctionMode  # HERE"), "the attribute 'overrides' is not allowed"),
+    (_attack("torch.warnings.filterwarnings('ignore')  # HERE"), "the attribute 'warnings' is not allowed"),
+    # process-wide state a hook would leave behind for every later run, the baseline's included
+    (_attack("torch.nn.modules.module.register_module_forward_hook(print)  # HERE"),
+     "the attribute 'register_module_forward_hook' is not allowed"),
+    (_attack("torch.autograd.set_detect_anomaly(True)  # HERE"), "the attribute 'set_detect_anomaly' is not allowed"),
+    (_attack("torch.accelerator.set_device_index(0)  # HERE"), "the attribute 'accelerator' is not allowed"),
+    # more import-time code: lambda defaults, comprehensions, class keywords, IDEA's construction
+    (_attack("pass", after="HOOK = lambda x=print('imported'): x  # HERE\n"), "a call in a module-level constant"),
+    (_attack("pass", after="TABLE = [print(i) for i in (1, 2)]  # HERE\n"), "a call in a module-level constant"),
+    (_attack("pass", before="class Helper(torch.nn.Module, hook=print):  # HERE\n    pass\n"),
+     "class Helper: class keywords run a base's __init_subclass__"),
+    (_marked("import torch\nfrom trainer.ideas.base import Idea\n\n\nclass Base(Idea):\n"
+             "    def __init__(self, **kw):  # HERE\n        super().__init__(**kw)\n\n\nclass Candidate(Base):\n"
+             f"    pass\n\n\nIDEA = Candidate({META.format(name='candidate')})\n"), "Base.__init__ runs when IDEA is built"),
+    (_marked("import torch\nimport trainer.optim\nfrom trainer.ideas.base import Idea\n\n\n"
+             "IDEA = trainer.optim.build_optimizers(  # HERE\n    name='candidate')\n"),
+     "IDEA must be built by calling an Idea subclass defined in this module"),
 ]
 
 
@@ -284,6 +311,28 @@ def test_allowed_submodules_and_plain_names_import_by_from():
     source = _module("pass", imports="from torch import nn, tensor\nfrom torch.nn import functional, Linear\n"
                                      "from trainer.ideas import base\nfrom trainer.ideas.base import Idea\n")
     assert check_module(source) == []
+
+
+# Modules the allowed ones expose as attributes, reviewed as harmless for an idea (maths,
+# autograd, optimizers, distributions, version strings). Any other module-valued attribute must
+# be refused by name; a new torch that adds one fails the test below until it is reviewed.
+REVIEWED_MODULES = {"amp", "ao", "autograd", "cpu", "distributions", "fft", "func", "functional", "functools", "linalg",
+                    "masked", "math", "nested", "nn", "optim", "quantization", "quasirandom", "return_types",
+                    "sparse", "special", "textwrap", "torch", "torch_version", "version", "attention",
+                    "common_types", "grad", "init", "intrinsic", "modules", "parameter", "qat", "quantizable",
+                    "quantized", "base", "hashlib", "F", "zlib", "re"}
+
+
+def test_every_module_the_allowed_modules_expose_is_reviewed_or_refused():
+    import importlib
+    import types
+
+    from research_harness.sandbox.guard import ALLOWED_IMPORTS, DENIED_ATTRIBUTES, DENIED_NAMES
+
+    unreviewed = {f"{name}.{attr}" for name in ALLOWED_IMPORTS for attr, value in vars(importlib.import_module(name)).items()
+                  if isinstance(value, types.ModuleType) and not attr.startswith("_")
+                  and attr not in DENIED_ATTRIBUTES | DENIED_NAMES | REVIEWED_MODULES}
+    assert not unreviewed, "review these (harmless: REVIEWED_MODULES; otherwise refuse them in guard.py)"
 
 
 def test_annotations_are_free_under_future_annotations_and_plain_names_pass_without():

@@ -44,7 +44,15 @@ GLOBAL_STATE = frozenset({"set_default_dtype", "set_default_device", "set_defaul
                           "manual_seed_all", "seed", "set_rng_state", "set_num_threads", "set_num_interop_threads",
                           "use_deterministic_algorithms", "set_flush_denormal", "set_float32_matmul_precision",
                           "backends", "set_grad_enabled", "set_anomaly_enabled", "set_printoptions",
-                          "set_warn_always", "random", "cuda", "set_autocast_enabled"})
+                          "set_warn_always", "random", "cuda", "set_autocast_enabled", "set_autocast_dtype",
+                          "set_autocast_cache_enabled", "set_detect_anomaly", "set_multithreading_enabled",
+                          "accelerator", "mps", "xpu", "mtia",
+                          # hooks on every nn.Module of the process (torch.nn.modules.module.register_module_*)
+                          "register_module_forward_hook", "register_module_forward_pre_hook",
+                          "register_module_backward_hook", "register_module_full_backward_hook",
+                          "register_module_full_backward_pre_hook", "register_module_buffer_registration_hook",
+                          "register_module_module_registration_hook",
+                          "register_module_parameter_registration_hook"})
 # The only decorators allowed, by the full name they resolve to: a decorator is any
 # expression, evaluated and called when the def or class runs (at import for the module's
 # own definitions), so a bare `@some_module.thing` would be import-time code. These only
@@ -60,7 +68,11 @@ ESCAPES = frozenset({"os", "sys", "builtins", "ctypes", "glob", "importlib", "in
                      "Path", "io", "np", "numpy", "pkgutil", "entry_points", "discover_ideas", "tokenize", "ast",
                      "dataclasses", "tofile", "dump", "dumps", "open", "system", "popen",
                      "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "f_globals", "f_builtins",
-                     "f_locals", "f_back", "f_code", "tb_frame", "tb_next", "co_code", "with_traceback"})
+                     "f_locals", "f_back", "f_code", "tb_frame", "tb_next", "co_code", "with_traceback",
+                     "gi_yieldfrom", "cr_await", "ag_await",
+                     # torch submodules an idea never needs: test helpers that run code, function-mode
+                     # interception, threads, process-wide warning filters, data-parallel workers
+                     "testing", "overrides", "futures", "monitor", "cpp", "warnings", "parallel", "windows"})
 DENIED_ATTRIBUTES = TORCH_DENIED | GLOBAL_STATE | ESCAPES
 
 ALLOWED_DUNDERS = frozenset({"__init__"})
@@ -185,11 +197,14 @@ class _Checker:
                 if any(isinstance(t, ast.Name) and t.id == "IDEA" for t in targets) and isinstance(node.value, ast.Call):
                     self.no_calls(node.value.args + [k.value for k in node.value.keywords], "the IDEA metadata")
                     cls = node.value.func.id if isinstance(node.value.func, ast.Name) else None
-                    init = [f for f in classes[cls].body if isinstance(f, ast.FunctionDef) and f.name == "__init__"] \
-                        if cls in classes else []
-                    if init:
-                        self.add(init[0], f"{cls}.__init__ runs when IDEA is built, at import time, with the flag off; "
-                                          "an Idea needs no __init__: keep state in the hooks")
+                    if cls not in classes and cls != "Idea":
+                        self.add(node.value, "IDEA must be built by calling an Idea subclass defined in this module "
+                                             "(IDEA = MyIdea(name=..., ...)): any other call would run at import time")
+                    for owner in _local_ancestry(cls, classes):  # a local base's __init__ runs just the same
+                        init = [f for f in classes[owner].body if isinstance(f, ast.FunctionDef) and f.name == "__init__"]
+                        if init:
+                            self.add(init[0], f"{owner}.__init__ runs when IDEA is built, at import time, with the flag "
+                                              "off; an Idea needs no __init__: keep state in the hooks")
                 else:
                     self.no_calls([node.value], "a module-level constant")
             elif isinstance(node, ast.ClassDef):
@@ -201,6 +216,8 @@ class _Checker:
         self.no_calls(node.bases + [k.value for k in node.keywords], f"the bases of class {node.name}")
         if any(k.arg == "metaclass" for k in node.keywords):
             self.add(node, f"class {node.name}: a metaclass runs code at import time")
+        elif node.keywords:  # handed to a base's __init_subclass__, which runs at import
+            self.add(node, f"class {node.name}: class keywords run a base's __init_subclass__ at import time")
         for item in node.body:
             if isinstance(item, ast.ClassDef):
                 self.check_class(item)
@@ -439,6 +456,18 @@ class _Checker:
 
 
 BUILTIN_DECORATORS = frozenset({"staticmethod", "classmethod", "property"})
+
+
+def _local_ancestry(name: str | None, classes: dict[str, ast.ClassDef]) -> list[str]:
+    """`name` and the classes of this module it inherits from, each once."""
+    seen: list[str] = []
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in classes and current not in seen:
+            seen.append(current)
+            todo.extend(b.id for b in classes[current].bases if isinstance(b, ast.Name))
+    return seen
 
 
 @functools.lru_cache(maxsize=256)
