@@ -224,6 +224,16 @@ ATTACKS = [
      "assigning into the name 'g'"),
     (_attack("self.table.cross_entropy = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n", before="class Holder:\n    table = F\n"),
      "assigning into the attribute 'table'"),
+    (_attack("cls = type(model)\ncls.forward = None  # HERE"), "assigning into the name 'cls'"),
+    # calls that change an imported object in place, as a store would
+    (_attack("trainer.config.PRESETS.update({})  # HERE",
+             imports="import torch\nimport trainer.config\nfrom trainer.ideas.base import Idea\n"),
+     "calling .update() on trainer.config.PRESETS, an imported object"),
+    (_attack("PRESETS.clear()  # HERE", imports="import torch\nfrom trainer.config import PRESETS\nfrom trainer.ideas.base import Idea\n"),
+     "calling .clear() on PRESETS, an imported object"),
+    (_attack("extend_module(F, Loss)  # HERE", before="class Loss:\n    def cross_entropy(self, *a, **k):\n        return 0.0\n",
+             imports="import torch\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea, extend_module\n"),
+     "extend_module on F, an imported module or object"),
     # each dotted import by its full name: an allowed package does not allow its submodules
     (_attack("pass", imports="import torch.utils.data  # HERE\nfrom trainer.ideas.base import Idea\n"),
      "import of 'torch.utils.data' is not allowed"),
@@ -302,8 +312,13 @@ def test_stores_on_what_the_hooks_are_handed_stay_allowed():
         del state["step"]
         x, y = model, model.cfg
         y.d_model = 8
+        groups = []
+        groups.append(torch.zeros(1))
+        groups.extend([mask])
+        total = torch.add(mask, 1)
+        extend_module(block.attn, Holder)
         """, imports="import functools\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
-                     "from trainer.ideas.base import Idea\n")
+                     "from trainer.ideas.base import Idea, extend_module\n", before="class Holder:\n    pass\n")
     assert check_module(source) == []
 
 

@@ -76,6 +76,10 @@ ESCAPES = frozenset({"os", "sys", "builtins", "ctypes", "glob", "importlib", "in
 DENIED_ATTRIBUTES = TORCH_DENIED | GLOBAL_STATE | ESCAPES
 
 ALLOWED_DUNDERS = frozenset({"__init__"})
+# Methods that change a container in place: called on an imported object (a preset table, a
+# registry) they change it for every later run, like an assignment into it would.
+MUTATORS = frozenset({"update", "setdefault", "append", "extend", "insert", "pop", "popitem", "clear", "remove",
+                      "discard", "add", "sort", "reverse"})
 TOP_LEVEL_OK = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
                 ast.AnnAssign, ast.Pass)
 _DUNDER_STRING = re.compile(r"__\w+__")
@@ -301,6 +305,8 @@ class _Checker:
             self.add(node, "`global` statements are not allowed; keep state on the Idea or the modules it adds")
         elif isinstance(node, ast.AnnAssign):
             self.check_annotation(node.annotation, ast.unparse(node.target))
+        elif isinstance(node, ast.Call):
+            self.check_call(node)
         elif isinstance(node, ast.Match):
             self.add(node, "`match` statements are not allowed (class patterns read attributes by name)")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
@@ -401,6 +407,27 @@ class _Checker:
             self.add(node, f"{what} the attribute {attr!r}, which is given an imported module or object in this "
                            "module, changes every run, the baseline's included")
 
+    def check_call(self, node: ast.Call) -> None:
+        """Calls that change an imported object in place, as a store would."""
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in MUTATORS and self.resolve(func.value) not in ALLOWED_IMPORTS \
+                and self.holds_import(func.value):  # torch.add(a, b) is a function of an allowed module
+            self.add(node, f"calling .{func.attr}() on {ast.unparse(func.value)[:40]}, an imported object, changes it for "
+                           "every run, the baseline's included")
+        elif (self.resolve(func) or "").endswith(".extend_module") and node.args and self.holds_import(node.args[0]):
+            self.add(node, f"extend_module on {ast.unparse(node.args[0])[:40]}, an imported module or object, would "
+                           "change its class for every run; extend only the model's modules")
+
+    def holds_import(self, expr: ast.expr) -> bool:
+        """Whether `expr` may evaluate to an imported module or object (the store rule's test)."""
+        through = []
+        while isinstance(expr, (ast.Attribute, ast.Subscript)):
+            if isinstance(expr, ast.Attribute):
+                through.append(expr.attr)
+            expr = expr.value
+        return (isinstance(expr, ast.Name) and (expr.id in self.imported or expr.id in self.aliases)) \
+            or any(a in self.alias_attributes for a in through) or self.mentions_import(expr)
+
     def find_aliases(self, nodes: list[ast.AST]) -> None:
         """Names and attribute names that may hold an imported module or object: bound from an
         expression that mentions one (m = trainer.run, F2 = F, a, b = F, x, (m := F), for m in
@@ -424,6 +451,8 @@ class _Checker:
             sub = stack.pop()
             if isinstance(sub, ast.Name) and (sub.id in self.imported or sub.id in self.aliases):
                 return True
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "type":
+                return True  # type(model) is the trainer's class, shared by every run: cls = type(model)
             if not (isinstance(sub, ast.Call) and self.makes_new(sub)):
                 stack.extend(ast.iter_child_nodes(sub))
         return False
