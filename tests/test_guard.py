@@ -358,6 +358,18 @@ def test_annotations_are_free_under_future_annotations_and_plain_names_pass_with
     assert check_module(plain) == []
 
 
+def test_the_prompts_rules_name_every_rule_and_the_export_constraint():
+    from research_harness.sandbox.guard import ALLOWED_DECORATORS, DENIED_ATTRIBUTES, DENIED_NAMES, rules_text
+
+    text = rules_text()
+    for word in sorted(DENIED_NAMES | DENIED_ATTRIBUTES | ALLOWED_DECORATORS):
+        assert word in text, word
+    for rule in ("from __future__ import annotations", "type(x) with one argument", "str.format_map", "torch.export",
+                 ".item()", "no random numbers", "in-place update of a buffer", "extend_module` on one",
+                 "`from torch import testing` is not"):
+        assert rule in text, rule
+
+
 def test_a_syntax_error_is_reported_with_its_line():
     assert check_module("import torch\n\ndef f(:\n    pass\n") == ["line 3: syntax error: invalid syntax"]
 

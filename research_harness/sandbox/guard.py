@@ -580,24 +580,46 @@ def idea_name(source: str) -> str | None:
 
 
 def rules_text() -> str:
-    """The rules as the implement prompt states them."""
+    """The rules as the implement prompt states them: every rule the check enforces, so an
+    honest module passes the first time, plus what torch.export needs of the model."""
+    decorators = ", ".join(sorted(ALLOWED_DECORATORS))
     return "\n".join([
-        f"- Imports only from: {', '.join(ALLOWED_IMPORTS)} (and `from __future__ import annotations`). "
-        "No relative or star imports.",
-        "- Top level: only imports, constants, functions, classes and the module-level `IDEA = ...`. "
-        "All behaviour lives in the hooks, which run only when the flag is on. Importing the module must do "
-        "nothing: no call may run at import time (not in a constant, a class body, a default argument or a "
-        "decorator other than no_grad/inference_mode/lru_cache/cache), IDEA's arguments are literals, and "
-        "IDEA's class defines no __init__.",
+        f"- Imports only these modules, each by its full name: {', '.join(ALLOWED_IMPORTS)} (and `from __future__ "
+        "import annotations`). `from M import N` where N is a submodule counts as importing M.N (`from torch.nn "
+        "import functional` is fine; `from torch import testing` is not). No relative or star imports.",
+        "- Top level: only imports, constants, functions, classes and the module-level `IDEA = MyIdea(...)`, where "
+        "MyIdea is an Idea subclass defined in the module. All behaviour lives in the hooks, which run only when "
+        "the flag is on. Importing the module must do nothing: no call may run at import time (not in a constant, "
+        "a class attribute, a base class, a default argument, a lambda default or a comprehension at top level), "
+        "IDEA's arguments are literals, IDEA's class and its bases in the module define no __init__, and classes "
+        "take no keywords (no metaclass).",
+        f"- Decorators: only {decorators} (plain or as torch.no_grad() / functools.lru_cache(maxsize=...), with "
+        "literal arguments); a name the module binds itself is not one of them.",
+        "- Annotations: start the module with `from __future__ import annotations` (then annotate freely); "
+        "without it an annotation may only be a plain name or a string, because it is evaluated at import.",
         f"- Fewer than {MAX_CODE_LINES} lines of code (blank lines, comments and docstrings do not count).",
-        f"- Never use these names: {', '.join(sorted(DENIED_NAMES))}.",
+        f"- Never use these names, nor as attributes (`x.exec` like `exec`): {', '.join(sorted(DENIED_NAMES))}. "
+        "`type` only as type(x) with one argument, never taken as a value.",
         "- No names or attributes starting with '__' except `__init__` (so `super().__init__()` is fine; "
         "`__class__`, `__dict__` are not: use `extend_module(module, Mixin)` to change a module's class). "
         "No private attributes (`x._name`) except on `self`. No string that names a dunder attribute.",
         f"- These attributes are refused wherever they appear: {', '.join(sorted(TORCH_DENIED))} (torch's file, "
-        f"process and native-code APIs), {', '.join(sorted(GLOBAL_STATE))} (process-wide settings: changing one "
-        f"would change every later run) and {', '.join(sorted(ESCAPES))}.",
-        "- No `global`, no `match`, no `str.format` (use f-strings). Never assign into an imported module, "
-        "class or object (e.g. `F.cross_entropy = ...`): that would change the baseline runs too.",
-        "- No files, network, processes or threads: the module is smoke-trained in a sandbox that refuses them.",
+        f"process and native-code APIs), {', '.join(sorted(GLOBAL_STATE))} (process-wide settings and hooks: "
+        f"changing one would change every later run) and {', '.join(sorted(ESCAPES))} (other modules, frames, "
+        "files).",
+        "- No `global`, no `match`, no `str.format` or `str.format_map` (not even taken as `s.format`): use "
+        "f-strings.",
+        "- Never change an imported module, class or object: no assignment, augmented assignment or `del` into "
+        "it, nor into a name, item or attribute that holds one (`m = trainer.optim; m.X = ...`, `cls = "
+        "type(model); cls.forward = ...`), no in-place method on one (`PRESETS.update(...)`), no "
+        "`extend_module` on one, and no store into the result of a call (`f().x = ...`). Assign on what the "
+        "hooks are given and on new objects instead: `model.loss_fn = ...`, `block.attn.gate = nn.Linear(...)`, "
+        "`self.x = ...`.",
+        "- The model must export with `torch.export` at a static input shape, so its forward (and every method "
+        "it calls) has no data-dependent Python control flow: no `if` or `while` on a tensor's value, no "
+        "`.item()` or `.tolist()`, no Python loop over a tensor's values (use torch.where, masks and tensor "
+        "ops; a loop over layers or a fixed range is fine), no in-place update of a buffer or of the input, and "
+        "no random numbers (dropout, torch.rand). Training-only code (the loss, the optimizers, the schedules) "
+        "is not exported.",
+        "- No files, network, processes or threads: the module runs in a sandbox that has none of them.",
     ])
