@@ -231,6 +231,9 @@ ATTACKS = [
      "calling .update() on trainer.config.PRESETS, an imported object"),
     (_attack("PRESETS.clear()  # HERE", imports="import torch\nfrom trainer.config import PRESETS\nfrom trainer.ideas.base import Idea\n"),
      "calling .clear() on PRESETS, an imported object"),
+    (_attack("trainer.model.DEFAULT_SCALE.mul_(0)  # HERE",
+             imports="import torch\nimport trainer.model\nfrom trainer.ideas.base import Idea\n"),
+     "calling .mul_() on trainer.model.DEFAULT_SCALE, an imported object"),
     (_attack("extend_module(F, Loss)  # HERE", before="class Loss:\n    def cross_entropy(self, *a, **k):\n        return 0.0\n",
              imports="import torch\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea, extend_module\n"),
      "extend_module on F, an imported module or object"),
@@ -316,6 +319,9 @@ def test_stores_on_what_the_hooks_are_handed_stay_allowed():
         groups.append(torch.zeros(1))
         groups.extend([mask])
         total = torch.add(mask, 1)
+        torch.nn.init.zeros_(layer.weight)
+        nn.init.normal_(layer.weight, std=0.02)
+        mask.add_(1)
         extend_module(block.attn, Holder)
         """, imports="import functools\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
                      "from trainer.ideas.base import Idea, extend_module\n", before="class Holder:\n    pass\n")

@@ -268,7 +268,7 @@ class _Checker:
             self.add(node, f"import from {module!r} is not allowed; allowed modules: {allowed}")
         for alias in node.names:
             full = f"{module}.{alias.name}"
-            if alias.name != "*" and full not in ALLOWED_IMPORTS and _is_submodule(full):
+            if alias.name != "*" and module in ALLOWED_IMPORTS and full not in ALLOWED_IMPORTS and _is_submodule(full):
                 self.add(node, f"`from {module} import {alias.name}` imports the module {full!r}, which is not "
                                f"allowed; allowed modules: {allowed}")
             if alias.name == "*":
@@ -410,13 +410,20 @@ class _Checker:
     def check_call(self, node: ast.Call) -> None:
         """Calls that change an imported object in place, as a store would."""
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in MUTATORS and self.resolve(func.value) not in ALLOWED_IMPORTS \
-                and self.holds_import(func.value):  # torch.add(a, b) is a function of an allowed module
+        in_place = isinstance(func, ast.Attribute) and (func.attr in MUTATORS or
+                                                        (func.attr.endswith("_") and not func.attr.startswith("_")))
+        if in_place and not self.is_module(func.value) and self.holds_import(func.value):
             self.add(node, f"calling .{func.attr}() on {ast.unparse(func.value)[:40]}, an imported object, changes it for "
                            "every run, the baseline's included")
         elif (self.resolve(func) or "").endswith(".extend_module") and node.args and self.holds_import(node.args[0]):
             self.add(node, f"extend_module on {ast.unparse(node.args[0])[:40]}, an imported module or object, would "
                            "change its class for every run; extend only the model's modules")
+
+    def is_module(self, expr: ast.expr) -> bool:
+        """Whether `expr` names a module, whose functions these are (torch.add(a, b),
+        torch.nn.init.zeros_(w)), not an object they would change."""
+        name = self.resolve(expr)
+        return name is not None and (name in ALLOWED_IMPORTS or _is_submodule(name))
 
     def holds_import(self, expr: ast.expr) -> bool:
         """Whether `expr` may evaluate to an imported module or object (the store rule's test)."""
