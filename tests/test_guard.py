@@ -225,6 +225,10 @@ ATTACKS = [
     (_attack("self.table.cross_entropy = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n", before="class Holder:\n    table = F\n"),
      "assigning into the attribute 'table'"),
     (_attack("cls = type(model)\ncls.forward = None  # HERE"), "assigning into the name 'cls'"),
+    (_attack("self.m = F\nh = self.m\nh.relu = None  # HERE", imports="import torch\nimport trainer.optim\nimport torch.nn.functional as F\nfrom trainer.ideas.base import Idea\n"), "assigning into the name 'h'"),
+    (_attack("preset = trainer.config.resolve_preset('tiny', 'cpu')\npreset.train.lr = 1.0  # HERE",
+             imports="import torch\nimport trainer.config\nfrom trainer.ideas.base import Idea\n"),
+     "assigning into the name 'preset'"),  # a trainer function may hand back state it keeps
     # calls that change an imported object in place, as a store would
     (_attack("trainer.config.PRESETS.update({})  # HERE",
              imports="import torch\nimport trainer.config\nfrom trainer.ideas.base import Idea\n"),
@@ -323,8 +327,11 @@ def test_stores_on_what_the_hooks_are_handed_stay_allowed():
         nn.init.normal_(layer.weight, std=0.02)
         mask.add_(1)
         extend_module(block.attn, Holder)
+        block.attn.rotary = Rotary(8, 64, 10000.0)
+        block.attn.rotary.scale = 1.0
         """, imports="import functools\nimport torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
-                     "from trainer.ideas.base import Idea, extend_module\n", before="class Holder:\n    pass\n")
+                     "from trainer.ideas.base import Idea, extend_module\nfrom trainer.model import Rotary\n",
+        before="class Holder:\n    pass\n")
     assert check_module(source) == []
 
 

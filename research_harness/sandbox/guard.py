@@ -458,6 +458,8 @@ class _Checker:
             sub = stack.pop()
             if isinstance(sub, ast.Name) and (sub.id in self.imported or sub.id in self.aliases):
                 return True
+            if isinstance(sub, ast.Attribute) and sub.attr in self.alias_attributes:
+                return True  # self.m = F; h = self.m
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "type":
                 return True  # type(model) is the trainer's class, shared by every run: cls = type(model)
             if not (isinstance(sub, ast.Call) and self.makes_new(sub)):
@@ -466,13 +468,17 @@ class _Checker:
 
     def makes_new(self, call: ast.Call) -> bool:
         """A call of an imported callable (torch.zeros_like(p, memory_format=torch.preserve_format),
-        nn.Linear(...)) returns a new object, whatever its arguments; functools' helpers
-        (reduce, partial) can hand back what they are given, so they do not count."""
+        nn.Linear(...)) returns a new object, whatever its arguments. Not so functools' helpers
+        (reduce, partial can hand back what they are given) nor the trainer's functions (they may
+        return state the trainer keeps); the trainer's classes (Rotary(...)) do make new objects."""
         root = call.func
         while isinstance(root, ast.Attribute):
             root = root.value
-        return (isinstance(root, ast.Name) and root.id in self.imported and root.id not in self.bound
-                and not any(full.split(".")[0] == "functools" for full in self.imported[root.id]))
+        if not (isinstance(root, ast.Name) and root.id in self.imported and root.id not in self.bound):
+            return False
+        callee = call.func.attr if isinstance(call.func, ast.Attribute) else call.func.id
+        return all(full.split(".")[0] not in ("functools", "trainer") or
+                   (full.split(".")[0] == "trainer" and callee[:1].isupper()) for full in self.imported[root.id])
 
     def taint(self, target: ast.AST | str) -> None:
         if isinstance(target, str):
