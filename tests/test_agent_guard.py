@@ -1,5 +1,5 @@
-"""The guard on model-written idea modules (static, guard.py) and the sandboxed smoke test
-(a real child process with an audit hook and real tiny training, sandbox.py + smoke.py)."""
+"""The sandboxed smoke test of model-written idea modules (a real child process with an audit
+hook and real tiny training, sandbox.py + smoke.py); the static guard's tests are in test_guard.py."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from research_harness.sandbox.guard import MAX_CODE_LINES, GuardError, check_module, code_lines, ensure_safe
-from research_harness.agent.openai_backend import EXAMPLE_MODULE
+from research_harness.sandbox.guard import check_module
 from research_harness.agent.sandbox import smoke_test
 
 META = ('name="{name}", title="t", category="training-dynamics", pitch="p", math="m", '
@@ -71,164 +68,6 @@ def idea(body: str, name: str = "candidate", imports: str = "import torch\nfrom 
     """A module whose patch_model runs `body` (indented four spaces per line)."""
     hook = textwrap.indent(textwrap.dedent(body), " " * 8)
     return f"{imports}\n\nclass Candidate(Idea):\n    def patch_model(self, model):\n{hook}\n\n\nIDEA = Candidate({META.format(name=name)})\n"
-
-
-# -- the static guard --------------------------------------------------------------------------------
-def test_a_good_module_and_the_prompts_example_pass():
-    assert check_module(GOOD) == []
-    assert check_module(EXAMPLE_MODULE) == []
-    ensure_safe(GOOD)
-
-
-REFUSED = [
-    ("import os\n" + idea("pass"), 1, "import of 'os' is not allowed"),
-    (idea("pass", imports="import subprocess\nfrom trainer.ideas.base import Idea\n"), 1, "import of 'subprocess'"),
-    (idea("pass", imports="from torch import load\nfrom trainer.ideas.base import Idea\n"), 1, "importing 'load' from 'torch'"),
-    (idea("open('/tmp/x', 'w').write('x')"), 7, "'open' is not allowed"),
-    (idea("eval('1 + 1')"), 7, "'eval' is not allowed"),
-    (idea("exec('x = 1')"), 7, "'exec' is not allowed"),
-    (idea("__import__('os').system('true')"), 7, "'__import__' is not allowed"),
-    (idea("getattr(torch, 'lo' + 'ad')('/tmp/x')"), 7, "'getattr' is not allowed"),
-    (idea("x = ().__class__.__bases__[0].__subclasses__()"), 7, "the attribute '__class__' is not allowed"),
-    (idea("torch.os.system('true')"), 7, "the attribute 'os' is not allowed"),  # starts a process
-    (idea("torch.utils.cpp_extension.load_inline('x', '')"), 7, "the attribute 'utils' is not allowed"),
-    (idea("torch.save(model, '/tmp/m.pt')"), 7, "the attribute 'save' is not allowed"),
-    (idea("pass", imports="import trainer.ideas\nfrom trainer.ideas.base import Idea\n") +
-     "\n\ndef escape():\n    return trainer.ideas.importlib.import_module('os')\n", 14, "the attribute 'importlib'"),
-    (idea("x = model._modules"), 7, "the private attribute '_modules'"),
-    (idea("x = '{0.__init__.__globals__}'.format(model)"), 7, "str.format is not allowed"),
-    (idea("x = type('X', (), {'__getattr__': print})"), 7, "the string '__getattr__' names a dunder"),
-    (idea("import torch.nn.functional as F\nF.cross_entropy = None"), 8, "assigning into the imported 'F'"),
-    (idea("pass") + "\nglobal state\n", 12, "`global` statements are not allowed"),
-    (idea("pass") + "\ntorch.set_default_dtype(torch.float64)\n", 12, "top-level expr statement"),
-    (idea("pass", imports="from .base import Idea\n"), 1, "relative imports are not allowed"),
-    (idea("pass", imports="from torch import *\nfrom trainer.ideas.base import Idea\n"), 1, "`from torch import *`"),
-    (idea("match model:\n    case _:\n        pass"), 7, "`match` statements are not allowed"),
-    (idea("pass") + "\ndef __getattr__(name):\n    return name\n", 12, "defining '__getattr__' is not allowed"),
-    (idea("x = (lambda: (yield))().gi_frame.f_globals"), 7, "the attribute 'gi_frame' is not allowed"),
-]
-
-
-def _marked(source: str) -> tuple[str, int]:
-    """A source with one line marked `# HERE`, and that line's number."""
-    return source, next(i for i, line in enumerate(source.splitlines(), 1) if "# HERE" in line)
-
-
-# Importing a module must do nothing: the flag-off baseline runs in the same process afterwards.
-IMPORT_TIME = [
-    (_marked(idea("pass") + "\nSCALE = torch.ones(3)  # HERE\n"), "a call in a module-level constant runs at import"),
-    (_marked("import torch\nfrom trainer.ideas.base import Idea\n\n\nclass Candidate(Idea):\n"
-             "    torch.set_printoptions  # HERE\n\n    def patch_model(self, model):\n        pass\n\n\n"
-             f"IDEA = Candidate({META.format(name='candidate')})\n"), "an Expr statement in a class body runs at import"),
-    (_marked("import torch\nfrom trainer.ideas.base import Idea\n\n\nclass Candidate(Idea):\n"
-             "    def __init__(self, **kw):  # HERE\n        super().__init__(**kw)\n\n\n"
-             f"IDEA = Candidate({META.format(name='candidate')})\n"), "Candidate.__init__ runs when IDEA is built"),
-    (_marked(idea("pass") + "\n\ndef helper(x=torch.zeros(1)):  # HERE\n    return x\n"),
-     "a call in the default arguments of helper"),
-    (_marked("import functools\n" + idea("pass") + "\n\n@functools.partial(print)  # HERE\ndef helper():\n    return 1\n"),
-     "the decorator call partial(...) on helper runs at import time"),
-    (_marked(idea("torch.set_default_dtype(torch.float64)  # HERE")), "the attribute 'set_default_dtype' is not allowed"),
-    (_marked(idea("torch.manual_seed(0)  # HERE")), "the attribute 'manual_seed' is not allowed"),
-]
-
-
-@pytest.mark.parametrize("marked, reason", IMPORT_TIME, ids=[r[1][:40] for r in IMPORT_TIME])
-def test_code_that_would_run_at_import_or_change_global_state_is_refused(marked, reason):
-    source, line = marked
-    problems = check_module(source)
-    assert any(p.startswith(f"line {line}: ") and reason in p for p in problems), problems
-
-
-@pytest.mark.parametrize("source, line, reason", REFUSED, ids=[r[2][:40] for r in REFUSED])
-def test_dangerous_modules_are_refused_with_line_and_reason(source, line, reason):
-    problems = check_module(source)
-    assert any(p.startswith(f"line {line}: ") and reason in p for p in problems), problems
-    with pytest.raises(GuardError, match="refused"):
-        ensure_safe(source)
-
-
-def test_a_syntax_error_is_reported_with_its_line():
-    assert check_module("import torch\n\ndef f(:\n    pass\n") == ["line 3: syntax error: invalid syntax"]
-
-
-def test_a_module_without_idea_is_refused():
-    assert check_module("import torch\n\nX = 1\n") == [
-        "module: no module-level `IDEA = ...`; define IDEA as an instance of your Idea subclass"]
-    assert check_module("def f():\n    IDEA = 1\n")  # inside a function does not count
-
-
-def test_the_line_limit_counts_code_not_docstrings_or_comments():
-    doc = '"""' + "\n".join(f"explanation {i}" for i in range(400)) + '"""\n'
-    comments = "".join(f"# note {i}\n\n" for i in range(300))
-    body = "".join(f"A{i} = {i}\n" for i in range(MAX_CODE_LINES - 3))
-    module = doc + comments + "import torch\n" + body + "IDEA = None\n"  # MAX - 1 code lines
-    assert code_lines(module) == MAX_CODE_LINES - 1
-    assert check_module(module) == []
-    too_long = module + "B = 1\n"
-    assert code_lines(too_long) == MAX_CODE_LINES
-    assert check_module(too_long) == [f"module: {MAX_CODE_LINES} lines of code; the limit is {MAX_CODE_LINES - 1} "
-                                      "(blank lines, comments and docstrings do not count)"]
-
-
-# -- the guard never crashes, whatever it is given --------------------------------------------------
-NAMES = st.sampled_from(["x", "torch", "F", "model", "self", "IDEA", "open", "eval", "__class__", "__init__",
-                         "_private", "os", "load", "getattr", "gi_frame", "annotations", "__future__", "nn"])
-MODULES = st.sampled_from(["os", "torch", "torch.nn", "math", "subprocess", "trainer.ideas.base", "__future__",
-                           "torch.utils", "functools", ".base", "", "a.b.c"])
-
-
-def _expr(depth: int = 2):
-    leaf = st.one_of(NAMES, st.integers(-3, 300).map(str), st.sampled_from(["'__globals__'", "'x'", "None", "()"]))
-    if depth == 0:
-        return leaf
-    sub = _expr(depth - 1)
-    return st.one_of(
-        leaf,
-        st.tuples(sub, NAMES).map(lambda t: f"{t[0]}.{t[1]}"),
-        st.tuples(sub, st.lists(sub, max_size=3)).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
-        st.tuples(sub, sub).map(lambda t: f"{t[0]}[{t[1]}]"),
-        st.tuples(sub, st.sampled_from(["+", "*", " and ", " if x else "]), sub).map("".join),
-        sub.map(lambda e: f"lambda: {e}"),
-        sub.map(lambda e: f"'{{0.{e}}}'.format(x)"),
-    )
-
-
-def _statement(depth: int = 2):
-    e = _expr(2)
-    simple = st.one_of(
-        st.tuples(NAMES, e).map(lambda t: f"{t[0]} = {t[1]}"),
-        e,
-        st.tuples(MODULES, NAMES).map(lambda t: f"from {t[0]} import {t[1]}"),
-        MODULES.map(lambda m: f"import {m}"),
-        NAMES.map(lambda n: f"global {n}"),
-        st.sampled_from(["pass", "return", "del x", "raise", "x.y = 1", "def f(:", "class (", "\x00", "]]"]),
-    )
-    if depth == 0:
-        return simple
-    block = st.lists(_statement(depth - 1), min_size=1, max_size=3)
-    header = st.one_of(NAMES.map(lambda n: f"def {n}(self, *a, **k):"), NAMES.map(lambda n: f"class {n}(Idea):"),
-                       e.map(lambda x: f"if {x}:"), e.map(lambda x: f"with {x} as y:"),
-                       st.just("try:"), st.just("match x:"), st.just("while True:"))
-    nested = st.tuples(header, block).map(lambda t: t[0] + "\n" + textwrap.indent("\n".join(t[1]), "    "))
-    return st.one_of(simple, nested)
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_statement(), min_size=1, max_size=8))
-def test_random_snippets_never_crash_the_guard(statements):
-    problems = check_module("\n".join(statements) + "\n")
-    assert isinstance(problems, list) and all(isinstance(p, str) and p for p in problems)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text(max_size=200))
-def test_random_text_never_crashes_the_guard(text):
-    assert isinstance(check_module(text), list)
-
-
-def test_pathological_nesting_is_reported_not_raised():
-    assert check_module("x = " + "(" * 5000 + ")" * 5000 + "\nIDEA = x\n")
-    assert check_module("x = " + "-" * 100_000 + "1\nIDEA = x\n")
 
 
 # -- the sandboxed smoke test: real child processes, real tiny training --------------------------------
