@@ -78,10 +78,11 @@ def test_a_good_module_and_the_prompts_example_pass():
     assert check_module(EXAMPLE_MODULE) == []
 
 
-# The registry (__init__.py: finds and imports idea files) and the Idea base class (base.py:
-# reads its own source, dataclass machinery) are the trainer's infrastructure, not ideas: they
-# legitimately use files and reflection. Every other module there is an idea a model could write.
-NOT_IDEAS = {"__init__.py", "base.py"}
+# The registry (__init__.py: finds and imports idea files), the Idea base class (base.py: reads
+# its own source, dataclass machinery) and the reader of model-written modules (static.py: reads
+# files and parses them) are the trainer's infrastructure, not ideas: they legitimately use files
+# and reflection. Every other module there is an idea a model could write.
+NOT_IDEAS = {"__init__.py", "base.py", "static.py"}
 BUILT_IN_IDEAS = sorted(p for p in (Path(trainer.ideas.__file__).parent).glob("*.py") if p.name not in NOT_IDEAS)
 
 
