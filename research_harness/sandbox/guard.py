@@ -66,7 +66,7 @@ ESCAPES = frozenset({"os", "sys", "builtins", "ctypes", "glob", "importlib", "in
                      "subprocess", "socket", "shutil", "pickle", "marshal", "tempfile", "signal", "types", "gc",
                      "code", "codeop", "runpy", "mmap", "resource", "atexit", "operator", "copyreg", "pathlib",
                      "Path", "io", "np", "numpy", "pkgutil", "entry_points", "discover_ideas", "tokenize", "ast",
-                     "dataclasses", "tofile", "dump", "dumps", "open", "system", "popen",
+                     "dataclasses", "static", "load_idea_file", "tofile", "dump", "dumps", "open", "system", "popen",
                      "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_frame", "ag_code", "f_globals", "f_builtins",
                      "f_locals", "f_back", "f_code", "tb_frame", "tb_next", "co_code", "with_traceback",
                      "gi_yieldfrom", "cr_await", "ag_await",
