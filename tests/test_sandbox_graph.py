@@ -168,6 +168,14 @@ def test_refuses_attention_dropout(gpt_export):
 # -- refusals: the graph's structure ----------------------------------------------------------------
 
 
+def _huge_full(doc):
+    """A 4e10-element tensor behind metadata that claims the embedding's [8, 64, 32]."""
+    node = first(doc, "embedding.default")
+    node["target"] = "torch.ops.aten.full.default"
+    node["inputs"] = [{"name": "size", "arg": {"as_ints": [8, 64, 10**8]}, "kind": 1},
+                      {"name": "fill_value", "arg": {"as_float": 1.0}, "kind": 1}]
+
+
 def _second_user_input(doc):
     graph = doc["graph_module"]["graph"]
     graph["inputs"].append({"as_tensor": {"name": "idx2"}})
@@ -197,6 +205,9 @@ def _second_user_input(doc):
      "over the limit"),
     (lambda d: d["graph_module"]["graph"]["tensor_values"]["idx"]["device"].__setitem__("type", "cuda"),
      "exported for device"),
+    (lambda d: d["graph_module"]["graph"]["tensor_values"]["embedding"]["sizes"][2].__setitem__("as_int", 31),
+     "declares"),
+    (_huge_full, "does not run on its own shapes|over the limit"),
 ])
 def test_refuses_malformed_or_unsafe_graph(gpt_export, edit, reason):
     graph, weights = gpt_export

@@ -40,8 +40,14 @@ written for trusted files; each item is a way it can be abused or an evaluation 
 - Metadata. Free text (stack traces, nn_module_stack, source_fn_stack, custom JSON,
   from_node) is dropped: it names Python objects the deserializer resolves, and nothing
   in the parent needs it. `module_call_graph` (pytree specs) is dropped for the same reason.
-- Mutation. A graph whose outputs write back into buffers or inputs (any output spec but
-  one USER_OUTPUT) is refused: evaluation must not carry state from one batch to the next.
+- Mutation. `export_for_eval` functionalizes the export (an empty decomposition table:
+  nothing is decomposed), so a write into a buffer or an input, even through a view, is an
+  output spec (BUFFER_MUTATION, USER_INPUT_MUTATION) rather than an in-place op on some
+  alias. Any output spec but one USER_OUTPUT is refused, and in-place ops are not on the
+  allow-list: evaluation must not carry state from one batch to the next.
+- Shapes. The size cap reads the metadata the graph declares; the rebuilt graph is then run
+  on fake tensors (no memory, no compute) and every operator's real output must match its
+  declared shape and dtype, so a graph cannot hide a huge allocation behind small metadata.
   Custom objects, effect tokens and non-tensor inputs are refused; exactly one user input
   (the tokens) and one output (the logits).
 - Weights. The names, shapes and dtypes of the safetensors tensors must equal the graph's
@@ -708,6 +714,7 @@ def load_export(graph_bytes: bytes, weights_bytes: bytes, device: str | torch.de
         _refuse("the rebuilt graph has submodules, which are not allowed")
     lifted = [state_dict.get(n, constants.get(n)) if n is not None else None for n in order]
     user_index = order.index(None)
+    _check_shapes(gm, lifted, user_index, input_shape, device)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.long or tuple(x.shape) != input_shape:
@@ -719,6 +726,32 @@ def load_export(graph_bytes: bytes, weights_bytes: bytes, device: str | torch.de
         return out[0] if isinstance(out, (tuple, list)) else out
 
     return forward
+
+
+def _check_shapes(gm, lifted: list, user_index: int, input_shape: tuple, device: torch.device) -> None:
+    """Runs the graph on fake tensors (no memory, no compute) and compares what each operator
+    really produces with the metadata the graph declares: the size cap above reads that
+    metadata, and a graph that lies in it (a `full` of 10^10 elements declared as [8]) would
+    make the parent allocate without bound."""
+    from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: PLC0415
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp  # noqa: PLC0415
+
+    declared = {node: node.meta.get("val") for node in gm.graph.nodes}
+    with FakeTensorMode(allow_non_fake_inputs=False) as mode:
+        args = [mode.from_tensor(t) if t is not None else torch.empty(input_shape, dtype=torch.long, device=device)
+                for t in lifted]
+        try:
+            FakeTensorProp(gm, mode).propagate_dont_convert_inputs(*args)
+        except Exception as exc:  # noqa: BLE001 - operators that cannot run on these shapes
+            _refuse(f"the graph does not run on its own shapes: {type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}")
+    for node, want in declared.items():
+        got = node.meta.get("val")
+        for a, b in zip(*(v if isinstance(v, (tuple, list)) else (v,) for v in (got, want))):
+            if isinstance(a, torch.Tensor) and (not isinstance(b, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype):
+                _refuse(f"node {node.name}: the graph declares {getattr(b, 'shape', b)} but the operator makes "
+                        f"{a.dtype} {list(a.shape)}")
+            if isinstance(a, torch.Tensor) and a.numel() > MAX_NUMEL:
+                _refuse(f"node {node.name}: a tensor of {a.numel()} elements is over the limit of {MAX_NUMEL}")
 
 
 # -- parent side: the leak probe ------------------------------------------------------------
