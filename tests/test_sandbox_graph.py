@@ -201,6 +201,7 @@ def _second_user_input(doc):
     (lambda d: d["graph_module"]["graph"]["nodes"][0]["outputs"][0]["as_tensor"].__setitem__("name", "print"),
      "not a plain identifier"),
     (lambda d: d["graph_module"]["graph"]["nodes"][0].__setitem__("extra", 1), "unexpected field"),
+    (lambda d: d["graph_module"]["signature"]["output_specs"].__setitem__(0, {"buffer_mutation": 5}), "malformed"),
     (lambda d: d["graph_module"]["graph"]["tensor_values"]["idx"]["sizes"].__setitem__(0, {"as_int": 2**40}),
      "over the limit"),
     (lambda d: d["graph_module"]["graph"]["tensor_values"]["idx"]["device"].__setitem__("type", "cuda"),
@@ -237,7 +238,7 @@ def test_refuses_symbolic_shapes_before_sympy_sees_them(gpt_export, tmp_path):
     payload = f"open({str(marker)!r}, 'w') and 8"
 
     def inject(doc):
-        doc["graph_module"]["graph"]["tensor_values"]["idx"]["sizes"][0] = {
+        doc["graph_module"]["graph"]["tensor_values"]["embedding"]["sizes"][0] = {
             "as_expr": {"expr_str": payload, "hint": {"as_int": 8}}}
     attack = edited(graph, inject)
     with pytest.raises(G.GraphRefused, match="symbolic shapes"):

@@ -236,7 +236,10 @@ def read_limited(dir_fd_or_folder: int | str | Path, name: str, max_bytes: int) 
         raise FileRefused(f"{name!r} is not a plain file name")
     own_fd = None
     if not isinstance(dir_fd_or_folder, int):
-        own_fd = os.open(dir_fd_or_folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            own_fd = os.open(dir_fd_or_folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise FileRefused(f"the folder of {name} cannot be opened: {exc.strerror}") from exc
     dir_fd = own_fd if own_fd is not None else dir_fd_or_folder
     try:
         try:
@@ -655,7 +658,12 @@ def load_export(graph_bytes: bytes, weights_bytes: bytes, device: str | torch.de
         _refuse("the graph file is not UTF-8 JSON (a pickle or torch.save file is not accepted)")
     _prescan(raw)
     checker = _Checker(device)
-    clean = checker.program(raw)
+    try:
+        clean = checker.program(raw)
+    except Refused:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a value of an unexpected type deep inside: still a refusal
+        _refuse(f"the graph JSON is malformed ({type(exc).__name__}); write it with export_for_eval")
 
     try:
         weights = load_safetensors(weights_bytes)
