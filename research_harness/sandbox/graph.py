@@ -24,7 +24,7 @@ written for trusted files; each item is a way it can be abused or an evaluation 
   (`as_name`), a non-empty `range_constraints` or `sym_*_values` is refused before the
   deserializer sees the graph: the export is made at the evaluation batch's static shape.
 - Operators. The deserializer resolves a target by walking attributes of `torch`, `math`
-  or `operator` and calls whatever it finds (`torch.load`, `torch.save`, ...), and a
+  or `operator` and builds a call to whatever it finds (`torch.load`, `torch.save`, ...); a
   higher-order op carries subgraphs. Every node's target must be in `ALLOWED_OPERATORS`:
   aten operators only, functional (no in-place or out= variants, checked against each
   schema at import), no random numbers (a stochastic forward can be tuned to the
@@ -48,8 +48,9 @@ written for trusted files; each item is a way it can be abused or an evaluation 
 - Shapes. The size cap reads the metadata the graph declares; the rebuilt graph is then run
   on fake tensors (no memory, no compute) and every operator's real output must match its
   declared shape and dtype, so a graph cannot hide a huge allocation behind small metadata.
-  Custom objects, effect tokens and non-tensor inputs are refused; exactly one user input
-  (the tokens) and one output (the logits).
+- Signature. Custom objects, effect tokens, subgraphs and non-tensor inputs are refused;
+  exactly one user input (int64 tokens [B, T]) and one output (the logits). Every device
+  named in the graph must be the parent's device type.
 - Weights. The names, shapes and dtypes of the safetensors tensors must equal the graph's
   parameters, buffers and constants: no extra or missing tensor, so nothing unexpected is
   loaded and nothing the graph reads is left to a default.
@@ -60,8 +61,9 @@ written for trusted files; each item is a way it can be abused or an evaluation 
   must not change when later tokens of that row change, nor when other rows change.
 
 Tolerances of the leak probe: on CPU (fp32) the baseline GPT's logits are bit-identical
-under both perturbations (measured on tiny and cpu-small), so `CPU_ATOL` is 0 with a small
-margin for other kernels. `CUDA_BF16_ATOL` is NOT measured (no GPU where this was written):
+under both perturbations (measured: a difference of exactly 0 for the GPT and all built-in
+ideas, tiny and cpu-small), so `CPU_ATOL` is a margin of 1e-6 over that 0; a row-mixing
+term scaled by 1e-3 moves logits by far more. `CUDA_BF16_ATOL` is NOT measured (no GPU where this was written):
 measure it on a flag-off run before trusting it.
 """
 
