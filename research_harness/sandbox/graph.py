@@ -735,6 +735,11 @@ def load_export(graph_bytes: bytes, weights_bytes: bytes, device: str | torch.de
             out = gm(*args)
         return out[0] if isinstance(out, (tuple, list)) else out
 
+    # The record's parameter counts, as trainer.model.GPT.num_params counts them, from the
+    # export itself (the sandbox's own count is only what it says).
+    total = sum(t.numel() for t in state_dict.values() if isinstance(t, torch.nn.Parameter))
+    embed = state_dict.get("embed.weight")
+    forward.parameter_counts = {"total": total, "non_embedding": total - (embed.numel() if embed is not None else 0)}
     return forward
 
 
