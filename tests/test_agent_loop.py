@@ -233,7 +233,7 @@ def test_a_model_written_idea_trains_in_the_sandbox_with_the_same_numbers_and_ca
     for name in ("apart_temp", "rogue_temp"):  # what the implementation step does once a module is published
         path = root / "generated" / f"{name}.py"
         workspace.configured.update(jobs.configure({path.name: path}, [name], preset="tiny", tokens=3000,
-                                                   device="cpu", workspace=workspace.workspace.root, mode="bwrap"))
+                                                   workspace=workspace.workspace.root, mode="bwrap"))
     assert workspace.configured["apart_temp"] == {}
     here, _ = workspace.get_or_train(Arm("exp", ("here_temp",)), 42)
     apart, _ = workspace.get_or_train(Arm("exp", ("apart_temp",)), 42)

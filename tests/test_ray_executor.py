@@ -231,15 +231,35 @@ def test_idea_sources_travel_to_a_node_without_the_driver_files(data_dir, tmp_pa
     runner = make_runner(tmp_path, data_dir)
     arm = Arm("exp", ("explode",))
     spec = run_spec(runner, arm, runner.plan(arm), 42, tmp_path / "out", True)
-    assert spec["user_ideas"] == [{"name": "explode", "path": str(ideas / "explode.py"), "source": EXPLODE_IDEA}]
-    assert _idea_dirs_here(spec) == spec["idea_dirs"]  # this node sees the files: the driver's folders
+    assert spec["user_ideas"] == [{"name": "explode", "path": str(ideas / "explode.py"), "source": EXPLODE_IDEA,
+                                   "untrusted": False}]
+    assert _idea_dirs_here(spec) == (spec["idea_dirs"], spec["untrusted_dirs"])  # this node sees the files
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "node"))
     shutil.rmtree(ideas)  # now it does not
-    dirs = _idea_dirs_here(spec)
+    dirs, untrusted = _idea_dirs_here(spec)
     assert dirs != spec["idea_dirs"] and Path(dirs[0]).is_relative_to(tmp_path / "node")
+    assert Path(untrusted[0]).name == "generated"  # a model-written module stays model-written on the node
     rebuilt = plan_run("tiny", train_tokens=TOKENS, flags=["explode"], device="cpu", idea_dirs=dirs)
     rebuilt.bind_data(runner.data(rebuilt.model_cfg.vocab_size))
     assert rebuilt.key(42) == spec["run_key"]
+
+
+def test_a_model_written_run_is_a_ray_task_that_trains_in_the_sandbox(ray_executor, require_sandbox, data_dir,
+                                                                      tmp_path):
+    """The task starts the sandbox on its node and evaluates the export there, outside it: the
+    same numbers as the same code trained in this process."""
+    ideas = tmp_path / "experiments" / "ideas"
+    (ideas / "generated").mkdir(parents=True)
+    source = (ROOT / "trainer" / "ideas" / "z_loss.py").read_text()
+    (ideas / "zl_here.py").write_text(source.replace('name="z_loss"', 'name="zl_here"'))
+    (ideas / "generated" / "zl_there.py").write_text(source.replace('name="z_loss"', 'name="zl_there"'))
+    runner = make_runner(tmp_path, data_dir, ray_executor)
+    runner.configured["zl_there"] = {}  # what the implementation step validated in the sandbox
+    there, _ = runner.get_or_train(Arm("exp", ("zl_there",)), 42)
+    here, _ = make_runner(tmp_path, data_dir).get_or_train(Arm("exp", ("zl_here",)), 42)
+    assert there["executor"] == "sandbox" and there["sandbox"]["mode"] == "bwrap"
+    assert there["val_loss"] == here["val_loss"]
+    assert [h["val_loss"] for h in there["history"]] == [h["val_loss"] for h in here["history"]]
 
 
 def test_missing_ray_is_a_one_line_usage_error_naming_the_extra(pytester, monkeypatch):

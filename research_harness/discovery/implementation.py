@@ -97,8 +97,8 @@ class ImplementationSteps:
         base = self.runner.plan(Arm("baseline"))
         try:
             configured = jobs.configure({published.name: published}, [entry.idea], preset=base.preset,
-                                        tokens=self.settings.tokens, device=base.device.type,
-                                        workspace=self.runner.workspace.root, mode=mode)
+                                        tokens=self.settings.tokens, workspace=self.runner.workspace.root,
+                                        mode=mode)
         except jobs.SandboxRunFailed as exc:
             published.unlink(missing_ok=True)
             return f"configure() failed in the sandbox at the study's preset: {exc}", None, None

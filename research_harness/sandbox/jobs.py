@@ -183,11 +183,12 @@ def data_files(data) -> dict[str, Path]:
             if (Path(data.path) / name).exists()}
 
 
-def configure(modules: dict[str, Path], flags: list[str], *, preset: str, tokens: int, device: str,
-              workspace: Path, mode: str) -> dict:
+def configure(modules: dict[str, Path], flags: list[str], *, preset: str, tokens: int, workspace: Path,
+              mode: str) -> dict:
     """{idea: changes} for the flagged model-written ideas, made by their configure() in the
-    sandbox at this preset and budget, validated here."""
-    base = base_configs(preset, tokens, device)
+    sandbox at this preset and budget, validated here. It runs on the CPU: a configuration
+    depends on the preset, not on the device that trains it."""
+    base = base_configs(preset, tokens, "cpu")
     changes = {}
     for flag in flags:
         folder = sandbox_dir(workspace, f"configure-{flag}")
