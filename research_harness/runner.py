@@ -160,6 +160,4 @@ class Runner:
             self.on_decision(idea, decision)
 
     def new_session(self, plan: RunPlan) -> TrainingSession:
-        session = TrainingSession(plan=plan, log=self.log)
-        session.git_dir = self.workspace.root
-        return session
+        return TrainingSession(plan=plan, log=self.log)

@@ -164,3 +164,36 @@ def test_a_record_names_its_code_its_times_and_its_ideas_source(corpus, tmp_path
     assert {"git_commit", "git_dirty", "idea_sources"} <= set(record["code"])
     assert record["code"]["idea_sources"]["z_loss"] == open(discover_ideas()["z_loss"].source_file).read()
     assert "+" in record["code_fingerprint"]  # the trainer's fingerprint plus the enabled idea's
+
+
+def test_a_record_names_the_commit_of_the_code_not_of_the_folder_it_ran_in(corpus, tmp_path, monkeypatch):
+    import subprocess
+
+    from trainer.record import CODE_REPOSITORY, git_state
+
+    monkeypatch.chdir(tmp_path)  # a workspace outside the checkout
+    record = train_run(3, "tiny", train_tokens=TOKENS, data=corpus, log=lambda *a: None, options=RunOptions(quiet=True))
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=CODE_REPOSITORY, capture_output=True, text=True)
+    assert record["code"]["git_commit"] == (head.stdout.strip() if head.returncode == 0 else None)
+    assert git_state(str(tmp_path)) == {"git_commit": None, "git_dirty": None}
+
+
+def test_git_runs_no_command_a_repository_configures(tmp_path):
+    """A planted .git whose core.fsmonitor (or a hook) runs a command: reading its state runs nothing."""
+    import subprocess
+
+    from trainer.record import git_state
+
+    marker = tmp_path / "ran"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run = lambda *a: subprocess.run(["git", *a], cwd=repo, capture_output=True, check=True)  # noqa: E731
+    run("init", "-q")
+    (repo / "f").write_text("x")
+    run("add", "f")
+    run("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x")
+    run("config", "core.fsmonitor", f"touch {marker}; false")
+    (repo / "f").write_text("changed")
+    state = git_state(str(repo))
+    assert state["git_commit"] and state["git_dirty"] is True
+    assert not marker.exists()

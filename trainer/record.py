@@ -107,8 +107,11 @@ def record_problem(record: Any, key: str | None = None) -> str | None:
     return None
 
 
+CODE_REPOSITORY = _TRAINER_DIR.parent  # the checkout the trainer's code was loaded from
+
+
 def build_record(plan, seed: int, state: dict, *, setup_s: float, compile_s: float, status: str, params: dict,
-                 compiled: bool, eval_tokens: int | None, idea_sources: dict, git_dir, failure: dict | None = None,
+                 compiled: bool, eval_tokens: int | None, idea_sources: dict, failure: dict | None = None,
                  resumed_from: int | None = None) -> RunRecord:
     """The record of a run of `plan` (a trainer.run.RunPlan with its data bound) from the
     loop's state: steps, tokens, the evaluation history, the train losses and the seconds
@@ -151,7 +154,8 @@ def build_record(plan, seed: int, state: dict, *, setup_s: float, compile_s: flo
                  "train_tokens": int(len(data.train)), "val_tokens": int(len(data.val)) if data.val is not None else None,
                  "vocab_size": data.vocab_size},
         "code_fingerprint": plan.code_fingerprint,
-        "code": {**git_state(str(git_dir)), "idea_sources": idea_sources},
+        # The commit of the repository the code came from (a workspace elsewhere has none).
+        "code": {**git_state(str(CODE_REPOSITORY)), "idea_sources": idea_sources},
         "resumed_from_tokens": resumed_from,
         "started": state.get("started") or utc_now(),
         "finished": utc_now(),

@@ -177,7 +177,6 @@ class TrainingSession:
                              f"{len(self.data.train)} train / {len(self.data.val)} val tokens")
         self.code_fingerprint = plan.code_fingerprint
         self.idea_sources = idea_sources(self.ideas)
-        self.git_dir = Path.cwd()  # whose git commit a record names; the harness points it at the workspace
 
         torch.manual_seed(0)
         self.model = GPT(self.model_cfg)
@@ -388,7 +387,7 @@ class TrainingSession:
         return build_record(self.plan, seed, state, setup_s=setup_s, compile_s=compile_s, status=status,
                             failure=failure, resumed_from=resumed_from, params=self.param_counts, compiled=self.compiled,
                             eval_tokens=int(self.val_windows[:, 1:].numel()) if self.val_windows is not None else None,
-                            idea_sources=self.idea_sources, git_dir=self.git_dir)
+                            idea_sources=self.idea_sources)
 
 
 def train_run(seed: int, preset: str | None = None, *, train_tokens: int | None = None, flags=None,

@@ -131,7 +131,7 @@ class RayExecutor:
     def train(self, runner, arm, plan, seed: int, out: Path, keep_checkpoint: bool) -> dict:
         """Wait for this seed's task (started now if no prefetch started it) and return its
         record; a diverged run raises TrainingDiverged with its record, as locally."""
-        from trainer.record import git_state  # noqa: PLC0415
+        from trainer.record import CODE_REPOSITORY, git_state  # noqa: PLC0415
         from trainer.run import TrainingDiverged  # noqa: PLC0415
 
         key = plan.key(seed)
@@ -161,8 +161,8 @@ class RayExecutor:
             # A prefetched task did not know the caller's wish (prefetch keeps checkpoints, as the runner does).
             (Path(out) / "checkpoint.pt").unlink(missing_ok=True)
         record = result["record"]
-        # The commit that describes the study is the driver's workspace's, wherever the run trained.
-        record.setdefault("code", {}).update(git_state(str(runner.workspace.root)))
+        # The commit that describes the study is the driver's code's, wherever the run trained.
+        record.setdefault("code", {}).update(git_state(str(CODE_REPOSITORY)))
         if result["status"] == "diverged":
             raise TrainingDiverged(result["message"], record)
         return record

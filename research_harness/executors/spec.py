@@ -147,8 +147,6 @@ def train_spec(spec: dict) -> dict:
     pid_file = out / PID_FILE
     write_json_atomic(pid_file, {"pid": os.getpid(), "host": socket.gethostname(), "run_key": key})
     session = TrainingSession(plan=plan, log=print)
-    if Path(spec["workspace"]).is_dir():
-        session.git_dir = Path(spec["workspace"])
     try:
         record = session.run(spec["seed"], RunOptions(output_dir=out, overwrite=True,
                                                       keep_checkpoint=spec["keep_checkpoint"], progress=False))

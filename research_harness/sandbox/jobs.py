@@ -330,8 +330,7 @@ def _record_from(plan, seed: int, result: dict, folder: Path, outcome, mode: str
     record = build_record(plan, seed, state, setup_s=wall["setup_s"], compile_s=wall["compile_s"],
                           status="failed" if diverged else "finished", failure=failure,
                           params=params or reported.get("params") or {}, compiled=bool(reported.get("compiled")),
-                          eval_tokens=int(windows[:, 1:].numel()), idea_sources=idea_sources(plan.ideas),
-                          git_dir=bwrap.project_root())
+                          eval_tokens=int(windows[:, 1:].numel()), idea_sources=idea_sources(plan.ideas))
     record["sandbox"] = {"mode": mode, "seconds": round(outcome.seconds, 3), "evaluation_s": round(eval_s, 3),
                          "reported_by_sandbox": list(REPORTED_BY_SANDBOX)}
     if diverged:
