@@ -4,6 +4,7 @@ metrics.json, output-dir safety. Tiny preset, a few thousand tokens."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 
 import pytest
@@ -197,3 +198,25 @@ def test_git_runs_no_command_a_repository_configures(tmp_path):
     state = git_state(str(repo))
     assert state["git_commit"] and state["git_dirty"] is True
     assert not marker.exists()
+
+
+def test_editing_a_progress_message_leaves_the_code_fingerprint_alone_and_editing_the_loss_changes_it(tmp_path):
+    """The fingerprint (part of every run key) covers the code that decides results, not the
+    chrome around it (progress output, record layout, the CLI)."""
+    import shutil
+
+    from trainer import record
+
+    copy = tmp_path / "trainer"
+    shutil.copytree(Path(record.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    fingerprint = lambda: record.source_fingerprint([copy / f for f in record.RESULT_FILES])  # noqa: E731
+    before = fingerprint()
+    assert before == record.trainer_code_fingerprint()
+    progress = copy / "progress.py"
+    progress.write_text(progress.read_text().replace("continuing from step", "picking up at step"))
+    layout = copy / "record.py"
+    layout.write_text(layout.read_text().replace('"split": "held-out', '"split": "the held-out'))
+    assert fingerprint() == before
+    model = copy / "model.py"
+    model.write_text(model.read_text().replace("return F.cross_entropy(logits.float()", "return 1.01 * F.cross_entropy(logits.float()"))
+    assert fingerprint() != before

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from trainer import checkpoint as ckpt
+from trainer.progress import Bar, eval_line, resume_line
 from trainer.config import ModelConfig, Preset, TrainConfig, config_to_dict, resolve_device, resolve_preset
 from trainer.data import TokenizedData, prepare_data
 from trainer.evaluate import autocast, evaluate, validation_windows
@@ -48,29 +49,6 @@ class RunOptions:
     # Replaces the evaluation at each evaluation point with (model, index): a sandboxed run has
     # no validation split; it hands its model out and the study process evaluates it.
     on_eval: Callable[[torch.nn.Module, int], None] | None = None
-
-
-class _Progress:
-    """A one-line progress bar on stderr with tokens/s; silent unless enabled."""
-
-    def __init__(self, total_tokens: int, enabled: bool):
-        self.total, self.enabled, self.t0, self.last = total_tokens, enabled, time.perf_counter(), 0.0
-
-    def update(self, tokens: int, loss: float | None) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.5 and tokens < self.total):
-            return
-        self.last = now
-        frac = min(1.0, tokens / self.total)
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        rate = tokens / max(1e-9, now - self.t0)
-        loss_s = f" loss {loss:.4f}" if loss is not None else ""
-        sys.stderr.write(f"\r[{bar}] {tokens:,}/{self.total:,} tok {rate:,.0f} tok/s{loss_s}   ")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 @dataclass
@@ -279,11 +257,12 @@ class TrainingSession:
             else:
                 resumed_from = state["tokens"]
             if not opts.quiet:
-                self.log(f"[resume] {out}: continuing from step {state['step']} ({state['tokens']:,} tokens)")
+                self.log(resume_line(out, state["step"], state["tokens"]))
         setup_s = (self.setup_seconds if self.runs_done == 0 else 0.0) + time.perf_counter() - t_setup
         compile_s = 0.0
         milestones = [math.ceil(cfg.train_tokens * k / cfg.eval_count) for k in range(1, cfg.eval_count + 1)]
-        progress_bar = _Progress(cfg.train_tokens, (not opts.quiet) and (sys.stderr.isatty() if opts.progress is None else opts.progress))
+        progress_bar = Bar(cfg.train_tokens, (not opts.quiet) and
+                                    (sys.stderr.isatty() if opts.progress is None else opts.progress))
         pending: list[torch.Tensor] = []
         pending_steps: list[tuple[int, int]] = []
 
@@ -362,8 +341,7 @@ class TrainingSession:
                     raise TrainingDiverged(failure["reason"] + "; the run is marked failed", record)
                 if not opts.quiet and val_loss is not None:
                     progress_bar.close()  # end the bar's line before the eval line
-                    self.log(f"Step {state['step']} | val_loss: {val_loss:.4f} | val_accuracy: {val_acc:.4f} | "
-                             f"tokens: {state['tokens']:,}")
+                    self.log(eval_line(state["step"], val_loss, val_acc, state["tokens"]))
                 if out is not None and state["tokens"] < cfg.train_tokens:
                     ckpt.save(out, self.model, optimizers, state, self._identity(seed))
                 t_train = time.perf_counter()
