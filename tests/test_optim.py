@@ -192,3 +192,29 @@ def test_build_optimizers_keeps_plain_adamw_for_the_ideas():
     assert [type(o) for o in opts] == [Muon, torch.optim.AdamW]
     assert opts[1].defaults["foreach"] is True
     assert all("initial_lr" in g for o in opts for g in o.param_groups)
+
+
+def test_the_speed_benchmark_counts_optimizer_ops_and_compares_a_git_revision(data_dir, tmp_path):
+    """--count-ops and --compare-optim end to end at the tiny preset: per-optimizer counts for
+    both trees, alternated runs, a ratio."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if not (ROOT / ".git").exists():
+        pytest.skip("--compare-optim reads trainer/optim.py from git")
+    out = tmp_path / "bench.json"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--preset", "tiny",
+                             "--device", "cpu", "--tokens", "8000", "--seeds", "0", "--count-ops", "2",
+                             "--compare-optim", "HEAD", "--rounds", "2", "--json", str(out)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # this tree's trainer, not an installed one
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    counts = figures["optimizer_op_counts"]
+    assert set(counts) == {"optim.py at HEAD", "this tree"}
+    assert all(c["per_step"]["Muon"] > 0 and c["per_step"]["AdamW"] > 0 for c in counts.values())
+    runs = figures["optimizer_comparison"]["runs"]
+    assert [len(r) for r in runs.values()] == [2, 2] and figures["optimizer_comparison"]["ratio"] > 0
+    assert "[ops] this tree: operator calls per training step" in result.stdout and "[compare] mean" in result.stdout
