@@ -213,6 +213,31 @@ def compare_optimizers(sessions: dict[str, TrainingSession], rounds: int, seed: 
     return {"runs": runs, "mean_tokens_per_s": means}
 
 
+def time_optimizer_steps(session: TrainingSession, builders: dict, reps: int) -> dict:
+    """Host time of one step of each builder's optimizers on the session's model and one real
+    gradient, the builders interleaved `reps` times: the median per builder. Only the step
+    changed between them, and interleaving short steps cancels the shared host's load better
+    than whole runs do."""
+    model, cfg = session.model, session.train_cfg
+    model.init_weights(1000)
+    x, y = session._batch(1000, 0, session.model_cfg.seq_len)
+    model(x, y).backward()
+    optimizers = {label: build(model, cfg, session.device) for label, build in builders.items()}
+    times = {label: [] for label in builders}
+    for _ in range(reps):
+        for label, opts in optimizers.items():
+            if session.device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            for opt in opts:
+                opt.step()
+            if session.device.type == "cuda":
+                torch.cuda.synchronize()
+            times[label].append(1000 * (time.perf_counter() - t))
+    model.zero_grad(set_to_none=True)
+    return {label: statistics.median(ms) for label, ms in times.items()}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -298,7 +323,8 @@ def main() -> None:
     if args.compare_optim:
         plan = plan_run(args.preset, train_tokens=args.tokens, device=args.device,
                         train_overrides={"compile": args.compile})
-        plan.ideas.append(_OptimizersFrom(optim_module_at(args.compare_optim), args.compare_optim))
+        old_optim = optim_module_at(args.compare_optim)
+        plan.ideas.append(_OptimizersFrom(old_optim, args.compare_optim))
         sessions = {f"optim.py at {args.compare_optim}": TrainingSession(plan=plan, data=session.data,
                                                                           log=lambda *a: None), **sessions}
     op_counts = {}
@@ -313,9 +339,16 @@ def main() -> None:
                   f"{old['total_per_step'] / max(1, new['total_per_step']):.2f}x")
     comparison = None
     if args.compare_optim:
+        import trainer.optim
+
+        step_ms = time_optimizer_steps(session, {f"optim.py at {args.compare_optim}": old_optim.build_optimizers,
+                                                 "this tree": trainer.optim.build_optimizers}, reps=30)
+        print("[compare] optimizer step (all optimizers), median of 30 interleaved: "
+              + ", ".join(f"{label} {ms:.1f} ms" for label, ms in step_ms.items()))
         comparison = compare_optimizers(sessions, args.rounds, 1000)
         (old_label, old), (new_label, new) = comparison["mean_tokens_per_s"].items()
         comparison["ratio"] = new / old
+        comparison["optimizer_step_ms"] = step_ms
         print(f"[compare] mean tokens/s over {args.rounds} rounds of {args.tokens:,} tokens: {old_label} {old:,.0f}, "
               f"{new_label} {new:,.0f}; ratio (this tree / {args.compare_optim}) {new / old:.3f}")
     profile = None
