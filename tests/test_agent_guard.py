@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from research_harness.sandbox.guard import MAX_CODE_LINES, GuardError, check_module, code_lines, ensure_safe
-from research_harness.agent.openai_backend import EXAMPLE_MODULE
+from research_harness.agent.prompts import EXAMPLE_MODULE
 from research_harness.agent.sandbox import smoke_test
 
 META = ('name="{name}", title="t", category="training-dynamics", pitch="p", math="m", '
@@ -347,8 +347,8 @@ def test_the_guard_runs_before_any_child(tmp_path):
 def test_a_missing_openai_package_names_the_extra(monkeypatch, tmp_path):
     """Runs where the [agent] extra is absent too (the openai tests skip there)."""
     from research_harness.agent import AgentConfigError
-    from research_harness.agent.openai_backend import OpenAIAgent
+    from research_harness.agent.transports.openai import OpenAITransport
 
     monkeypatch.setitem(sys.modules, "openai", None)  # what `import openai` meets when it is not installed
     with pytest.raises(AgentConfigError, match=r"needs the openai package: pip install 'research_harness\[agent\]'"):
-        OpenAIAgent(model="scripted-model", api_key="k", transcripts=tmp_path)
+        OpenAITransport(model="scripted-model", api_key="k")

@@ -19,8 +19,9 @@ from research_harness.runner import Runner
 from research_harness.workspace import ARM_SEEDS, BASELINE_SEEDS, Settings, Workspace
 
 openai = pytest.importorskip("openai", reason="needs the [agent] extra: pip install 'research_harness[agent]'")
-from research_harness.agent.openai_backend import OpenAIAgent  # noqa: E402
+from research_harness.agent.chat import ChatAgent  # noqa: E402
 from research_harness.agent.transcripts import TranscriptStore  # noqa: E402
+from research_harness.agent.transports.openai import OpenAITransport  # noqa: E402
 
 pytest_plugins = ["agent_server"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +91,9 @@ def workspace(tmp_path, data_dir):
 
 
 def agent_for(server, runner, **kw):
-    return OpenAIAgent(base_url=server.base_url, model="scripted-model", api_key="test", timeout=kw.pop("timeout", 10),
-                       max_retries=kw.pop("max_retries", 1), transcripts=TranscriptStore.for_workspace(runner.workspace.root))
+    transport = OpenAITransport(base_url=server.base_url, model="scripted-model", api_key="test",
+                                timeout=kw.pop("timeout", 10), max_retries=kw.pop("max_retries", 1))
+    return ChatAgent(transport, transcripts=TranscriptStore.for_workspace(runner.workspace.root))
 
 
 def script_until_implement(server, *modules):
