@@ -18,38 +18,12 @@ from research_harness.agent.transports.openai import OpenAITransport  # noqa: E4
 from research_harness.agent.wire import TASKS  # noqa: E402
 
 pytest.register_assert_rewrite("agent_server")
+from agent_replies import FINDINGS, HAPPY, MODULE, PROPOSAL, REFINE, REVIEW, SECOND  # noqa: E402
 from agent_server import Delay, Status  # noqa: E402
 
 pytest_plugins = ["agent_server"]
 
 MODEL = "scripted-model"
-
-PROPOSAL = {"name": "qk_clip", "category": "attention", "title": "QK-clip", "pitch": "Clip attention logits.",
-            "math": r"s_{ij} = \min(s_{ij}, c)", "why_it_might_work": "Bounded logits train stably.",
-            "why_it_might_not": "No instability at this scale.", "references": ["Kimi Team (2025). Kimi K2."],
-            "success_criterion": "Cohen's d >= 0.5 on final val_loss"}
-SECOND = {**PROPOSAL, "name": "soft_gate", "category": "normalization", "title": "Soft gate"}
-REVIEW = {"scores": [{"name": "qk_clip", "feasibility": 5, "novelty": 3, "testability": 4, "rationale": "small"},
-                     {"name": "soft_gate", "feasibility": 4, "novelty": 4, "testability": 4, "rationale": "new"}],
-          "selected": "soft_gate"}
-REFINE = {"hypothesis": "--use_qk_clip lowers final val_loss", "control": "flag off, seeds 42/137/256",
-          "experimental": "flag on, same seeds", "expected_effect": {"nats": 0.01, "sigmas": 1.5},
-          "success_criterion": "Cohen's d >= 0.5", "plan": ["implement", "smoke test", "3 seeds per arm"]}
-MODULE = "import torch\nfrom trainer.ideas.base import Idea\n\nIDEA = Idea(name='qk_clip')\n"
-FINDINGS = {"findings": [{"section": "Results", "severity": "major", "issue": "no error bars", "fix": "add std"}]}
-REVISION = {"sections": {"Results": "Mean 4.21 ± 0.01 (N = 3)."}, "changelog": ["Results: added error bars"]}
-
-HAPPY = {  # task -> (scripted reply, call, expected result)
-    "propose": (lambda a: a.propose({"tried": ["z_loss"], "baseline": "val_loss 4.2"}, n=2),
-                {"ideas": [PROPOSAL, SECOND]}, [PROPOSAL, SECOND]),
-    "review": (lambda a: a.review([PROPOSAL, SECOND], {"idea_log": "z_loss: failed"}), REVIEW, REVIEW),
-    "refine": (lambda a: a.refine(PROPOSAL, {"baseline_std": 0.007}), REFINE, REFINE),
-    "implement": (lambda a: a.implement(PROPOSAL, {"plan": REFINE["plan"]}),
-                  {"module": "```python\n" + MODULE + "```"}, MODULE),
-    "review_paper": (lambda a: a.review_paper("# Title\n## Results\n4.21", {}), FINDINGS, FINDINGS["findings"]),
-    "review_abstract": (lambda a: a.review_abstract("We show 4.21.", {}), {"findings": []}, []),
-    "revise_paper": (lambda a: a.revise_paper({"Results": "4.21"}, FINDINGS["findings"], {}), REVISION, REVISION),
-}
 
 
 def make_agent(server, tmp_path, **kwargs) -> ChatAgent:
