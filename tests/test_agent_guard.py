@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
-import sys
 import textwrap
 
 import pytest
@@ -343,12 +342,3 @@ def test_the_guard_runs_before_any_child(tmp_path):
     assert result.error == ("refused by the guard: line 7: 'open' is not allowed (no file, process, input or "
                             "dynamic-code access, no reflection)")
 
-
-def test_a_missing_openai_package_names_the_extra(monkeypatch, tmp_path):
-    """Runs where the [agent] extra is absent too (the openai tests skip there)."""
-    from research_harness.agent import AgentConfigError
-    from research_harness.agent.transports.openai import OpenAITransport
-
-    monkeypatch.setitem(sys.modules, "openai", None)  # what `import openai` meets when it is not installed
-    with pytest.raises(AgentConfigError, match=r"needs the openai package: pip install 'research_harness\[agent\]'"):
-        OpenAITransport(model="scripted-model", api_key="k")
