@@ -95,6 +95,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="join this Ray cluster (default: $RAY_ADDRESS, else start a local Ray)")
     group.addoption("--research-ray-cpus", default=None,
                     help="CPUs per run when the Ray cluster has no GPU (default 1)")
+    group.addoption("--research-sandbox", default=None,
+                    help="where model-written code runs: bwrap (default: a bubblewrap sandbox with no network, no "
+                         "secrets and one writable folder; refused with the fix when none can start) or none (runs it "
+                         "without a sandbox: your choice, printed in the journal, every report and the paper)")
     group.addoption("--research-mlflow", nargs="?", const="", default=None, metavar="URI",
                     help="export every stored run, report and the paper to MLflow (needs the [mlflow] extra); "
                          "without URI a local store in the workspace (mlflow.db), so `mlflow ui` shows it")
@@ -111,6 +115,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("research_executor", "default for --research-executor")
     parser.addini("research_ray_address", "default for --research-ray-address")
     parser.addini("research_ray_cpus", "default for --research-ray-cpus")
+    parser.addini("research_sandbox", "default for --research-sandbox (bwrap or none)")
     parser.addini("research_mlflow", "default for --research-mlflow (a tracking URI; 'workspace' for the local store)")
 
 
@@ -187,6 +192,12 @@ def _settings(config: pytest.Config) -> Settings:
         agent_seed = int(agent_seed) if agent_seed is not None else 0
     except ValueError:
         raise pytest.UsageError(f"--research-agent-seed must be a whole number, got {agent_seed!r}") from None
+    from research_harness.sandbox import SANDBOX_MODES  # noqa: PLC0415 - names only
+
+    sandbox = _option(config, "sandbox") or "bwrap"
+    if sandbox not in SANDBOX_MODES:
+        raise pytest.UsageError(f"--research-sandbox {sandbox!r} is unknown; choose one of: {', '.join(SANDBOX_MODES)} "
+                                "(none runs model-written code without a sandbox, and every report says so)")
     max_seeds = _positive_int("max-seeds", _option(config, "max-seeds"), 10)
     if not 5 <= max_seeds <= 50:
         raise pytest.UsageError(f"--research-max-seeds must be between 5 (the seeds the gate may already use) and "
@@ -198,7 +209,8 @@ def _settings(config: pytest.Config) -> Settings:
                         "calibration-studies", _option(config, "calibration-studies"), 10),
                     write_reports=bool(config.getoption("--research-report") or config.getini("research_report")),
                     executor=executor, ray_address=_option(config, "ray-address") or os.environ.get("RAY_ADDRESS"),
-                    ray_cpus=_positive_int("ray-cpus", _option(config, "ray-cpus"), 1), mlflow_uri=mlflow_uri)
+                    ray_cpus=_positive_int("ray-cpus", _option(config, "ray-cpus"), 1), mlflow_uri=mlflow_uri,
+                    sandbox=sandbox)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -14,6 +14,7 @@ from trainer.run import RunPlan, TrainingDiverged, TrainingSession, plan_run
 
 from research_harness.executors import Executor
 from research_harness.executors.local import LocalExecutor
+from research_harness.sandbox import runs_in_sandbox
 from research_harness.store import RunStore, held
 from research_harness.workspace import Settings, Workspace, token_label
 
@@ -21,11 +22,13 @@ from research_harness.workspace import Settings, Workspace, token_label
 @dataclass(frozen=True)
 class Arm:
     """A configuration to train: its on-disk name (baseline, control, exp, ...), its
-    idea flags, and a purpose that keeps its runs apart (a verification rerun)."""
+    idea flags, a purpose that keeps its runs apart (a verification rerun), and ideas
+    whose modules are loaded with their flags off (what a verification rerun checks)."""
 
     name: str
     flags: tuple[str, ...] = ()
     purpose: str = ""
+    load: tuple[str, ...] = ()
 
 
 @dataclass
@@ -39,26 +42,21 @@ class Runner:
     on_record: Callable[[dict], None] | None = None
     # Called with (idea, decision) when the gate judges an idea: the pytest_research_decision hook.
     on_decision: Callable[[str, dict], None] | None = None
+    # The validated configuration changes of model-written ideas ({idea: {"model": {...},
+    # "train": {...}}}), made by their configure() in the sandbox; the journal keeps them.
+    configured: dict = field(default_factory=dict)
     _data: dict = field(default_factory=dict)
     _plans: dict = field(default_factory=dict)
 
     @property
     def idea_dirs(self) -> list:
-        """Researchers' ideas (and model-written ones) live under <workspace>/experiments/ideas/."""
-        return [self.workspace.root / "experiments" / "ideas", self.generated_dir]
+        """Researchers' ideas live under <workspace>/experiments/ideas/."""
+        return [self.workspace.root / "experiments" / "ideas"]
 
     @property
     def generated_dir(self):
-        """Where the research agent's modules live: their code is untrusted."""
+        """Where the research agent's modules live: read from their syntax tree, run only in the sandbox."""
         return self.workspace.root / "experiments" / "ideas" / "generated"
-
-    def untrusted(self, plan: RunPlan) -> bool:
-        """Whether a model wrote one of the plan's ideas (its runs train apart)."""
-        from pathlib import Path  # noqa: PLC0415
-
-        here = self.generated_dir.resolve()
-        return any(i.source_file and Path(i.source_file).resolve().parent == here for i in plan.ideas)
-
     @property
     def store(self) -> RunStore:
         return RunStore(self.workspace.runs)
@@ -74,7 +72,8 @@ class Runner:
         cache_key = (arm, tokens)
         if cache_key not in self._plans:
             plan = plan_run(self.settings.preset, train_tokens=tokens, flags=list(arm.flags), device=self.settings.device,
-                            idea_dirs=self.idea_dirs, purpose=arm.purpose)
+                            idea_dirs=self.idea_dirs, untrusted_dirs=[self.generated_dir], purpose=arm.purpose,
+                            configured=self.configured, load=list(arm.load))
             self._plans[cache_key] = plan.bind_data(self.data(plan.model_cfg.vocab_size))
         return self._plans[cache_key]
 
@@ -146,7 +145,7 @@ class Runner:
         except TrainingDiverged as exc:
             self.store.put_failed({**exc.record, "run_key": key, "arm": arm.name})
             raise
-        executor = "apart" if self.untrusted(plan) else self.executor.name
+        executor = "sandbox" if runs_in_sandbox(plan) else self.executor.name
         record = self.store.put(record, arm=arm.name, purpose=arm.purpose, checkpoint_dir=str(out), executor=executor)
         self.log(f"[research] {arm.name} seed {seed}: val_loss {record['val_loss']:.4f}, "
                  f"{record['wall_time']['total_s']:.1f} s, {record['tokens_per_s']:,.0f} tok/s")

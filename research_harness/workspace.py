@@ -46,6 +46,7 @@ class Settings:
     confirm: bool = False  # --research-confirm: confirmation seeds for a preliminary result
     max_seeds: int = 10  # the most seeds per arm a confirmation may reach
     calibration_studies: int = 10  # A/A repetitions of `-m research_calibration`
+    sandbox: str = "bwrap"  # where model-written code runs: "bwrap", or "none" (the user's explicit opt-out)
 
     @property
     def research_scale(self) -> bool:

@@ -15,6 +15,10 @@ import torch  # noqa: E402
 
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
+# The shared helpers in tests/helpers/, loaded once for every test module: the `llm_server`
+# and `anthropic_server` fixtures (scripted OpenAI-compatible and Messages API servers) and
+# the paper tests' synthetic records. As plugins their asserts are rewritten too.
+pytest_plugins = ["helpers.agent_server", "helpers.anthropic_server", "helpers.fixtures_paper"]
 
 
 @pytest.fixture(scope="session")
@@ -39,3 +43,18 @@ def corpus(data_dir):
     from trainer.data import prepare_data
 
     return prepare_data(4096, cache_dir=data_dir, log=lambda *a: None)
+
+
+@pytest.fixture(scope="session")
+def require_sandbox():
+    """Tests that run model-written code in a real bubblewrap sandbox: skipped where none can
+    start (with the reason), failed instead under RESEARCH_REQUIRE_SANDBOX=1 (CI installs
+    bubblewrap, so a sandbox that cannot start there is a defect, not a skip)."""
+    from research_harness.sandbox import bwrap
+
+    problem = bwrap.probe()
+    if problem:
+        message = f"no bubblewrap sandbox can start here: {problem}"
+        if os.environ.get("RESEARCH_REQUIRE_SANDBOX") == "1":
+            pytest.fail(message + " (RESEARCH_REQUIRE_SANDBOX=1)")
+        pytest.skip(message)

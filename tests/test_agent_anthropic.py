@@ -1,5 +1,5 @@
 """The chat agent over the anthropic transport, through the real `anthropic` client against
-a local scripted Messages API server (tests/anthropic_server.py), which refuses what the
+a local scripted Messages API server (tests/helpers/anthropic_server.py), which refuses what the
 real API refuses: no mocks of the client."""
 
 from __future__ import annotations
@@ -16,12 +16,9 @@ from research_harness.agent.transcripts import TranscriptStore, transcript_hash 
 from research_harness.agent.transports.anthropic import EMPTY_REPLY, AnthropicTransport  # noqa: E402
 from research_harness.agent.wire import TASKS  # noqa: E402
 
-pytest.register_assert_rewrite("agent_server", "anthropic_server")
-from agent_replies import HAPPY, PROPOSAL, REFINE, REVIEW, SECOND  # noqa: E402
-from agent_server import Delay, Status  # noqa: E402
-from anthropic_server import Blocks, Stop, api_key  # noqa: E402
-
-pytest_plugins = ["anthropic_server"]
+from helpers.agent_replies import HAPPY, PROPOSAL, REFINE, REVIEW, SECOND  # noqa: E402
+from helpers.agent_server import Delay, Status  # noqa: E402
+from helpers.anthropic_server import Blocks, Stop, api_key  # noqa: E402
 
 MODEL = "claude-scripted"
 ENV = ("RESEARCH_LLM_MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "RESEARCH_LLM_API_KEY",

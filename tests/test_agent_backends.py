@@ -14,8 +14,6 @@ from research_harness.agent import AgentConfigError
 from research_harness.agent.backends import CatalogueAgent, agent_names, make_agent, requirement
 from research_harness.agent.protocol import Agent
 
-pytest_plugins = ["agent_server", "anthropic_server"]
-
 PLAIN_HTTP = '''
 """A third transport: the chat-completions wire through the standard library alone."""
 import json

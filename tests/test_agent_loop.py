@@ -1,14 +1,16 @@
 """The discovery loop driven by a model through the real `openai` client, against a
 scripted OpenAI-compatible server on 127.0.0.1, at tiny scale: the model proposes,
-reviews, refines and implements; its code is guarded before any import, smoke-trained
-in a sandboxed child, verified flag-off and judged by the same gate as any idea. The
-first test runs once per transport (the `anthropic` one against a scripted Messages API
-server): the loop must not care which carried the conversation."""
+reviews, refines and implements; its code is linted and read without being imported,
+smoke-trained in the bubblewrap sandbox, verified flag-off (in the sandbox, scored here)
+and judged by the same gate as any idea. The first test runs once per transport (the
+`anthropic` one against a scripted Messages API server): the loop must not care which
+carried the conversation."""
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -24,10 +26,9 @@ from research_harness.discovery.study import Discovery, IdeaFailed, SlotSkipped
 from research_harness.runner import Runner
 from research_harness.workspace import ARM_SEEDS, BASELINE_SEEDS, Settings, Workspace
 
-pytest.register_assert_rewrite("agent_server", "anthropic_server")
-from anthropic_server import ScriptedAnthropicServer  # noqa: E402
+from helpers.agent_server import Status
+from helpers.anthropic_server import ScriptedAnthropicServer
 
-pytest_plugins = ["agent_server", "anthropic_server"]
 ROOT = Path(__file__).resolve().parents[1]
 EXTRAS = {"openai": "agent", "anthropic": "anthropic"}
 
@@ -183,7 +184,7 @@ def test_unsafe_modules_are_refused_before_import_and_the_idea_fails(workspace, 
 def test_an_endpoint_that_keeps_failing_stops_the_study_with_an_honest_message(workspace, llm_server):
     from research_harness import conclude
 
-    llm_server.always("propose", __import__("agent_server").Status(500))
+    llm_server.always("propose", Status(500))
     disc = Discovery(workspace, agent=agent_for(llm_server, workspace, max_retries=1, timeout=2))
     with pytest.raises(SlotSkipped, match="ideation for idea 1 failed: .*the study stops here"):
         disc.ideate(1)
@@ -244,12 +245,14 @@ def test_pytest_experiments_with_the_openai_agent_runs_the_loop(pytester, llm_se
     assert {r["task"] for r in llm_server.requests} >= {"propose", "review", "refine", "implement"}
 
 
-def test_a_model_written_idea_trains_apart_with_the_same_numbers_and_cannot_touch_this_process(workspace):
-    """Its runs train in a child process (same thread count: bit-identical to training here),
-    so even a hook that changed process-wide state leaves this process untouched."""
+def test_a_model_written_idea_trains_in_the_sandbox_with_the_same_numbers_and_cannot_touch_this_process(
+        workspace, require_sandbox):
+    """Its runs train in the sandbox (same thread count: bit-identical to training here) and
+    are scored here; a hook that changed process-wide state changes only its own process."""
     import torch
 
     from research_harness.runner import Arm
+    from research_harness.sandbox import jobs, runs_in_sandbox
 
     root = workspace.workspace.root / "experiments" / "ideas"
     (root / "generated").mkdir(parents=True)
@@ -257,15 +260,25 @@ def test_a_model_written_idea_trains_apart_with_the_same_numbers_and_cannot_touc
     (root / "generated" / "apart_temp.py").write_text(GOOD_MODULE.replace('name="head_temp"', 'name="apart_temp"'))
     (root / "generated" / "rogue_temp.py").write_text(GOOD_MODULE.replace('name="head_temp"', 'name="rogue_temp"').replace(
         "    def patch_model(self, model):\n", "    def patch_model(self, model):\n        torch.set_default_dtype(torch.float64)\n"))
+    for name in ("apart_temp", "rogue_temp"):  # what the implementation step does once a module is published
+        path = root / "generated" / f"{name}.py"
+        workspace.configured.update(jobs.configure({path.name: path}, [name], preset="tiny", tokens=3000,
+                                                   device="cpu", workspace=workspace.workspace.root, mode="bwrap"))
+    assert workspace.configured["apart_temp"] == {}
     here, _ = workspace.get_or_train(Arm("exp", ("here_temp",)), 42)
     apart, _ = workspace.get_or_train(Arm("exp", ("apart_temp",)), 42)
-    assert not workspace.untrusted(workspace.plan(Arm("exp", ("here_temp",))))
-    assert workspace.untrusted(workspace.plan(Arm("exp", ("apart_temp",))))
-    assert apart["val_loss"] == here["val_loss"] and apart["history"] == here["history"]
-    with pytest.raises(RuntimeError, match="apart .* failed .*dtype.*nothing was stored as finished"):
-        workspace.get_or_train(Arm("exp", ("rogue_temp",)), 42)  # its float64 default broke only its own process
+    assert not runs_in_sandbox(workspace.plan(Arm("exp", ("here_temp",))))
+    assert runs_in_sandbox(workspace.plan(Arm("exp", ("apart_temp",))))
+    assert apart["executor"] == "sandbox" and apart["sandbox"]["mode"] == "bwrap"
+    assert apart["val_loss"] == here["val_loss"]
+    assert [h["val_loss"] for h in apart["history"]] == [h["val_loss"] for h in here["history"]]
+    try:  # float64 everywhere in its own process: whatever it makes of that, this process is untouched
+        rogue, _ = workspace.get_or_train(Arm("exp", ("rogue_temp",)), 42)
+    except jobs.SandboxRunFailed:
+        assert workspace.lookup(Arm("exp", ("rogue_temp",)), 42) is None  # refused: nothing stored
+    else:
+        assert rogue["executor"] == "sandbox" and math.isfinite(rogue["val_loss"])
     assert torch.get_default_dtype() == torch.float32
-    assert workspace.lookup(Arm("exp", ("rogue_temp",)), 42) is None
     again, trained = workspace.get_or_train(Arm("baseline"), 42)
     assert not trained and again["val_loss"] == workspace.lookup(Arm("baseline"), 42)["val_loss"]
 

@@ -1,5 +1,5 @@
 """The chat agent over the openai transport, through the real `openai` client against a
-local scripted OpenAI-compatible server (tests/agent_server.py): no mocks of the client.
+local scripted OpenAI-compatible server (tests/helpers/agent_server.py): no mocks of the client.
 The agent's loop (validation, retries, replay) is tested here once; tests/test_agent_anthropic.py
 checks the same behaviour through the other transport."""
 
@@ -16,11 +16,8 @@ from research_harness.agent.transcripts import TranscriptStore, transcript_hash 
 from research_harness.agent.transports.openai import OpenAITransport  # noqa: E402
 from research_harness.agent.wire import TASKS  # noqa: E402
 
-pytest.register_assert_rewrite("agent_server")
-from agent_replies import FINDINGS, HAPPY, MODULE, PROPOSAL, REFINE, REVIEW, SECOND  # noqa: E402
-from agent_server import Delay, Status  # noqa: E402
-
-pytest_plugins = ["agent_server"]
+from helpers.agent_replies import FINDINGS, HAPPY, MODULE, PROPOSAL, REFINE, REVIEW, SECOND  # noqa: E402
+from helpers.agent_server import Delay, Status  # noqa: E402
 
 MODEL = "scripted-model"
 

@@ -14,12 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures_paper import make_inputs, make_record
+from helpers.fixtures_paper import make_inputs, make_record
 from research_harness.paper import PaperInputError, check, draft, write_paper
 from research_harness.paper.content import render
 from research_harness.paper.numbers import PLACEHOLDER
 
-pytest_plugins = ["agent_server"]
 needs_latex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed (scripts/setup.sh "
                                  "installs it; CI has it): the PDF checks cannot run")
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixtures_paper import make_record
+from helpers.fixtures_paper import make_record
 from research_harness import runs_frame
 from research_harness.store import RunStore, StoreError
 from research_harness.workspace import token_label

@@ -151,7 +151,7 @@ def test_the_code_fingerprint_ignores_comments_and_docstrings_but_not_code(tmp_p
     a.write_text(code)
     b.write_text(reworded)
     assert source_fingerprint([a]) != source_fingerprint([a, b])
-    assert set(RESULT_FILES) == {"config.py", "model.py", "optim.py", "run.py", "ideas/base.py"}
+    assert set(RESULT_FILES) == {"config.py", "model.py", "optim.py", "run.py", "evaluate.py", "ideas/base.py"}
     assert len(trainer_code_fingerprint()) == 16
 
 

@@ -53,7 +53,7 @@ def save(out: Path, model, optimizers, state: dict, identity: dict) -> None:
 def load(out: Path, model, optimizers, expect: dict) -> dict:
     path = out / CHECKPOINT_NAME
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code
     except Exception as exc:  # noqa: BLE001
         raise CheckpointError(f"{path} cannot be read ({exc}); fix: delete it to start the run afresh") from exc
     if payload.get("identity") != expect:

@@ -33,7 +33,7 @@ class DataError(RuntimeError):
 @dataclass
 class TokenizedData:
     train: np.ndarray  # flat token ids
-    val: np.ndarray
+    val: np.ndarray | None  # None where only the training split is given (a sandbox)
     vocab_size: int
     fingerprint: str
     path: Path
@@ -98,6 +98,19 @@ def _load_cached(path: Path, key: str) -> TokenizedData | None:
         raise DataError(f"the data cache {path} is corrupt ({exc}); fix: delete it (rm -rf {path}) "
                         f"or run `python -m trainer.data --rebuild`") from exc
     return TokenizedData(train, val, meta["vocab_size"], key, path, meta)
+
+
+def load_training_split(train_npy: str | Path, meta_json: str | Path) -> TokenizedData:
+    """The training split alone, checked against its cache's meta.json: what a sandbox is
+    given (the validation split never enters one). `val` is None."""
+    try:
+        meta = json.loads(Path(meta_json).read_text(encoding="utf-8"))
+        train = np.load(train_npy, allow_pickle=False)
+        if hashlib.sha256(train.tobytes()).hexdigest()[:16] != str(meta.get("arrays_sha", ""))[:16]:
+            raise ValueError("the training tokens do not match meta.json")
+    except Exception as exc:  # noqa: BLE001 - every way a cache can rot gets the same fix
+        raise DataError(f"the training split {train_npy} cannot be read ({exc})") from exc
+    return TokenizedData(train, None, meta["vocab_size"], meta["key"], Path(train_npy).parent, meta)
 
 
 def prepare_data(vocab_size: int = 4096, data_paths: list[str] | None = None, hf_dataset: str | None = None,

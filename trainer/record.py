@@ -4,6 +4,7 @@ fingerprints that say which code and data made it."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
 import hashlib
 import io
@@ -23,7 +24,7 @@ _TRAINER_DIR = Path(__file__).resolve().parent
 # The trainer files whose code decides a run's numbers. cli.py, checkpoint.py (resume is
 # bit-identical), record.py and corpus.py/data.py (the data fingerprint covers the data)
 # do not, so editing them does not invalidate stored runs.
-RESULT_FILES = ("config.py", "model.py", "optim.py", "run.py", "ideas/base.py")
+RESULT_FILES = ("config.py", "model.py", "optim.py", "run.py", "evaluate.py", "ideas/base.py")
 
 
 class WallTime(TypedDict):
@@ -106,6 +107,58 @@ def record_problem(record: Any, key: str | None = None) -> str | None:
     return None
 
 
+def build_record(plan, seed: int, state: dict, *, setup_s: float, compile_s: float, status: str, params: dict,
+                 compiled: bool, eval_tokens: int | None, idea_sources: dict, git_dir, failure: dict | None = None,
+                 resumed_from: int | None = None) -> RunRecord:
+    """The record of a run of `plan` (a trainer.run.RunPlan with its data bound) from the
+    loop's state: steps, tokens, the evaluation history, the train losses and the seconds
+    spent training and evaluating. The layout lives here, apart from the code that decides
+    results, so changing it never changes a run key."""
+    final = state["history"][-1] if state["history"] else {}
+    train_losses = [e["loss"] for e in state["train_loss"]]
+    tail = train_losses[-max(1, len(train_losses) // 10):] if train_losses else []
+    train_s, eval_s = state["train_s"], state["eval_s"]
+    data = plan.data
+    import numpy as np  # noqa: PLC0415 - the record module stays importable without numpy
+    return {
+        "schema": RECORD_SCHEMA,
+        "run_key": plan.key(seed),
+        "status": status,
+        "seed": seed,
+        "preset": plan.preset,
+        "flags": plan.flags,
+        "train_tokens": plan.train_cfg.train_tokens,
+        "tokens_trained": state["tokens"],
+        "steps": state["step"],
+        "val_loss": final.get("val_loss", float("nan")),
+        "val_accuracy": final.get("val_accuracy", float("nan")),
+        "train_loss": float(np.mean(tail)) if tail else float("nan"),
+        "history": state["history"],
+        "train_loss_history": state["train_loss"],
+        "wall_time": {"total_s": setup_s + train_s + eval_s, "setup_s": setup_s, "compile_s": compile_s,
+                      "train_s": train_s, "eval_s": eval_s},
+        # Throughput of the training steps: the first compiled step is mostly compilation, so it
+        # is left out (compile_s), or a run that compiled would look slower than one that did not.
+        "tokens_per_s": state["tokens"] / (train_s - compile_s) if train_s > compile_s else float("nan"),
+        "device": device_info(plan.device),
+        "compiled": compiled,
+        "params": params,
+        "config": {"preset": plan.preset, "model": dataclasses.asdict(plan.model_cfg),
+                   "train": dataclasses.asdict(plan.train_cfg)},
+        "eval": {"tokens_per_eval": eval_tokens, "evals": plan.train_cfg.eval_count,
+                 "split": "held-out validation documents (fixed windows)"},
+        "data": {"fingerprint": data.fingerprint, "source": data.meta.get("source"),
+                 "train_tokens": int(len(data.train)), "val_tokens": int(len(data.val)) if data.val is not None else None,
+                 "vocab_size": data.vocab_size},
+        "code_fingerprint": plan.code_fingerprint,
+        "code": {**git_state(str(git_dir)), "idea_sources": idea_sources},
+        "resumed_from_tokens": resumed_from,
+        "started": state.get("started") or utc_now(),
+        "finished": utc_now(),
+        "failure": failure,
+    }
+
+
 # -- fingerprints -----------------------------------------------------------------------------
 
 def normalized_source(text: str) -> str:
@@ -154,15 +207,26 @@ def code_fingerprint(ideas_fp: str | None = None) -> str:
     return f"{base}+{ideas_fp}" if ideas_fp else base
 
 
+# git reads configuration (hooks such as core.fsmonitor run commands) from the repository and
+# from the machine: only the repository's own HEAD and index may matter here.
+GIT_SAFE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
+GIT_SAFE_ARGS = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "core.untrackedCache=false")
+
+
+def safe_git(args: list[str], folder: str, timeout: float = 10) -> subprocess.CompletedProcess:
+    """Run git in `folder` with the settings that let no configuration run a command."""
+    return subprocess.run(["git", *GIT_SAFE_ARGS, *args], cwd=folder, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **GIT_SAFE_ENV})
+
+
 @functools.cache
 def git_state(folder: str) -> dict:
     """{"git_commit", "git_dirty"} of the git work tree holding `folder`, or Nones when it is not one."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        commit = safe_git(["rev-parse", "HEAD"], folder)
         if commit.returncode != 0:
             return {"git_commit": None, "git_dirty": None}
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                                capture_output=True, text=True, timeout=10)
+        status = safe_git(["status", "--porcelain", "--untracked-files=no"], folder)
         return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
     except (OSError, subprocess.SubprocessError):
         return {"git_commit": None, "git_dirty": None}

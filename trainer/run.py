@@ -4,7 +4,6 @@ optimizer and data order are reset from the seed for every run)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -21,10 +20,11 @@ import torch
 from trainer import checkpoint as ckpt
 from trainer.config import ModelConfig, Preset, TrainConfig, config_to_dict, resolve_device, resolve_preset
 from trainer.data import TokenizedData, prepare_data
-from trainer.ideas import Idea, discover_ideas, idea_sources, ideas_fingerprint, resolve_flags
+from trainer.evaluate import autocast, evaluate, validation_windows
+from trainer.ideas import Idea, UntrustedIdea, discover_ideas, idea_sources, ideas_fingerprint, resolve_flags
 from trainer.model import GPT
 from trainer.optim import build_optimizers, lr_multiplier
-from trainer.record import RECORD_SCHEMA, code_fingerprint, device_info, git_state, utc_now, write_json_atomic
+from trainer.record import build_record, code_fingerprint, device_info, utc_now, write_json_atomic
 
 
 class TrainingDiverged(RuntimeError):
@@ -45,14 +45,9 @@ class RunOptions:
     progress: bool | None = None  # None: a bar when stderr is a terminal
     # Called after every optimizer step with (step, tokens_seen); used to interrupt runs in tests.
     on_step: Callable[[int, int], None] | None = None
-
-
-def _autocast(device: torch.device, dtype: str):
-    """bf16 autocast on CUDA by default; on a CPU only when asked for (it is slower on
-    AVX2 CPUs, but lets the CUDA numerics path be tested without a GPU)."""
-    if dtype == "bf16" or (dtype == "auto" and device.type == "cuda"):
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    # Replaces the evaluation at each evaluation point with (model, index): a sandboxed run has
+    # no validation split; it hands its model out and the study process evaluates it.
+    on_eval: Callable[[torch.nn.Module, int], None] | None = None
 
 
 class _Progress:
@@ -91,6 +86,12 @@ class RunPlan:
     code_fingerprint: str
     purpose: str = ""  # a reason to keep a run apart from the same configuration (a verification rerun)
     data: TokenizedData | None = dataclasses.field(default=None, repr=False, compare=False)
+    # Ideas whose modules are imported with their flags off (a flag-off verification): they
+    # decide nothing when they are correct, but a model-written one decides where the run trains.
+    loaded: list[Idea] = dataclasses.field(default_factory=list)
+    # The preset's settings the caller overrode before any idea's configure() ran: a run
+    # rebuilt elsewhere (a sandbox) starts from them and runs configure() itself.
+    overrides: dict = dataclasses.field(default_factory=dict)
 
     @property
     def data_fingerprint(self) -> str | None:
@@ -122,17 +123,28 @@ class RunPlan:
 
 def plan_run(preset: str | None = None, *, train_tokens: int | None = None, flags=None, device=None,
              model_overrides: dict | None = None, train_overrides: dict | None = None,
-             idea_dirs: list | None = None, purpose: str = "") -> RunPlan:
+             idea_dirs: list | None = None, purpose: str = "", untrusted_dirs: list | None = None,
+             configured: dict | None = None, load=None, ideas: dict | None = None) -> RunPlan:
+    """A run's configuration. A model-written idea (an `UntrustedIdea`) is configured with the
+    changes its configure() made in the sandbox, `configured[name]`, never by running it here.
+    `load` names ideas whose modules are imported with their flags off; `ideas` is the
+    registry to resolve names in (default: discovered from the folders)."""
     dev = resolve_device(str(device) if device is not None else None)
     base: Preset = resolve_preset(preset, dev)
     model_cfg = dataclasses.replace(base.model, **(model_overrides or {}))
     train_cfg = dataclasses.replace(base.train, **(train_overrides or {}))
     if train_tokens is not None:
         train_cfg = dataclasses.replace(train_cfg, train_tokens=int(train_tokens))
-    ideas = resolve_flags(flags, discover_ideas(idea_dirs) if flags else None)
-    for idea in ideas:
+    known = ideas if ideas is not None else discover_ideas(idea_dirs, untrusted_dirs) if flags or load else None
+    enabled = resolve_flags(flags, known)
+    for idea in enabled:
+        if isinstance(idea, UntrustedIdea) and configured and idea.name in configured:
+            idea.config_changes = configured[idea.name]
         idea.configure(model_cfg, train_cfg)
-    return RunPlan(base.name, model_cfg, train_cfg, ideas, dev, code_fingerprint(ideas_fingerprint(ideas)), purpose)
+    loaded = [i for i in resolve_flags(list(load or ()), known) if i not in enabled]
+    return RunPlan(base.name, model_cfg, train_cfg, enabled, dev, code_fingerprint(ideas_fingerprint(enabled)),
+                   purpose, loaded=loaded, overrides={"model": dict(model_overrides or {}),
+                                                      "train": dict(train_overrides or {})})
 
 
 def run_key(identity: dict) -> str:
@@ -158,7 +170,9 @@ class TrainingSession:
         self.model_cfg, self.train_cfg = plan.model_cfg, plan.train_cfg
         self.data = data or plan.data or prepare_data(self.model_cfg.vocab_size, data_paths, hf_dataset, cache_dir, log=log)
         plan.bind_data(self.data)
-        if len(self.data.train) < 2 * (self.model_cfg.seq_len + 1) or len(self.data.val) < self.model_cfg.seq_len + 1:
+        has_val = self.data.val is not None  # None inside the sandbox: the validation split never enters it
+        if len(self.data.train) < 2 * (self.model_cfg.seq_len + 1) or \
+                (has_val and len(self.data.val) < self.model_cfg.seq_len + 1):
             raise ValueError(f"the dataset is too small for seq_len {self.model_cfg.seq_len}: "
                              f"{len(self.data.train)} train / {len(self.data.val)} val tokens")
         self.code_fingerprint = plan.code_fingerprint
@@ -175,11 +189,8 @@ class TrainingSession:
         self.forward = torch.compile(self.model) if self.compiled else self.model
         # Tokens live on the device: batches are gathered there, no loader in the loop.
         self.train_tokens_t = torch.from_numpy(self.data.train.astype(np.int64)).to(self.device)
-        val = self.data.val.astype(np.int64)
-        n_val = min(len(val) - 1, max(self.model_cfg.seq_len, self.train_cfg.eval_tokens)) // self.model_cfg.seq_len
-        self.val_windows = torch.from_numpy(
-            np.stack([val[i * self.model_cfg.seq_len : (i + 1) * self.model_cfg.seq_len + 1] for i in range(n_val)])
-        ).to(self.device)
+        self.val_windows = validation_windows(self.data.val, self.model_cfg.seq_len, self.train_cfg.eval_tokens,
+                                              self.device) if has_val else None
         self.setup_seconds = time.perf_counter() - t0
         self.runs_done = 0
 
@@ -236,26 +247,14 @@ class TrainingSession:
             self._perm, self._perm_key = torch.randperm(n, generator=gen), key
         return self._perm
 
-    @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
         """Mean next-token loss and top-1 accuracy on the fixed validation windows."""
         self.model.eval()
-        total_loss = torch.zeros((), device=self.device, dtype=torch.float64)
-        correct = torch.zeros((), device=self.device, dtype=torch.float64)
-        count = 0
-        B = self.train_cfg.batch_size
-        for i in range(0, len(self.val_windows), B):
-            w = self.val_windows[i : i + B]
-            x, y = w[:, :-1], w[:, 1:]
-            with _autocast(self.device, self.train_cfg.dtype):
-                logits = self.forward(x)
-            logits = logits.float()
-            loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
-            total_loss += loss.double()
-            correct += (logits.argmax(-1) == y).sum().double()
-            count += y.numel()
-        self.model.train()
-        return (total_loss / count).item(), (correct / count).item()
+        try:
+            return evaluate(self.forward, self.val_windows, self.train_cfg.batch_size, self.device,
+                            self.train_cfg.dtype)
+        finally:
+            self.model.train()
 
     # -- one run ----------------------------------------------------------------------------
     def run(self, seed: int, options: RunOptions | None = None) -> dict:
@@ -318,7 +317,7 @@ class TrainingSession:
                 for group in opt.param_groups:
                     group["lr"] = group["initial_lr"] * mult
             t_step = time.perf_counter()
-            with _autocast(self.device, cfg.dtype):
+            with autocast(self.device, cfg.dtype):
                 loss = self.forward(x, y)
             loss.backward()
             if cfg.grad_clip:
@@ -346,19 +345,23 @@ class TrainingSession:
                     torch.cuda.synchronize()
                 state["train_s"] += time.perf_counter() - t_train
                 t_eval = time.perf_counter()
-                val_loss, val_acc = self.evaluate()
+                if opts.on_eval is not None:
+                    opts.on_eval(self.model, state["evals_done"])
+                    val_loss = val_acc = None  # measured by whoever evaluates what on_eval handed out
+                else:
+                    val_loss, val_acc = self.evaluate()
                 state["eval_s"] += time.perf_counter() - t_eval
                 state["evals_done"] += 1
                 state["history"].append({"step": state["step"], "tokens": state["tokens"], "val_loss": val_loss,
                                          "val_accuracy": val_acc, "train_loss": last})
-                if not math.isfinite(val_loss):
+                if val_loss is not None and not math.isfinite(val_loss):
                     failure = {"step": state["step"], "tokens": state["tokens"], "loss": val_loss,
                                "reason": f"validation loss became {val_loss} at step {state['step']}"}
                     record = self._record(seed, state, setup_s, compile_s, resumed_from, status="failed", failure=failure)
                     if out is not None:
                         write_json_atomic(out / "metrics.json", record)
                     raise TrainingDiverged(failure["reason"] + "; the run is marked failed", record)
-                if not opts.quiet:
+                if not opts.quiet and val_loss is not None:
                     progress_bar.close()  # end the bar's line before the eval line
                     self.log(f"Step {state['step']} | val_loss: {val_loss:.4f} | val_accuracy: {val_acc:.4f} | "
                              f"tokens: {state['tokens']:,}")
@@ -382,47 +385,10 @@ class TrainingSession:
 
     def _record(self, seed: int, state: dict, setup_s: float, compile_s: float, resumed_from, *, status: str,
                 failure: dict | None = None) -> dict:
-        final = state["history"][-1] if state["history"] else {}
-        train_losses = [e["loss"] for e in state["train_loss"]]
-        tail = train_losses[-max(1, len(train_losses) // 10):] if train_losses else []
-        train_s, eval_s = state["train_s"], state["eval_s"]
-        return {
-            "schema": RECORD_SCHEMA,
-            "run_key": self.plan.key(seed),
-            "status": status,
-            "seed": seed,
-            "preset": self.preset,
-            "flags": self.flags,
-            "train_tokens": self.train_cfg.train_tokens,
-            "tokens_trained": state["tokens"],
-            "steps": state["step"],
-            "val_loss": final.get("val_loss", float("nan")),
-            "val_accuracy": final.get("val_accuracy", float("nan")),
-            "train_loss": float(np.mean(tail)) if tail else float("nan"),
-            "history": state["history"],
-            "train_loss_history": state["train_loss"],
-            "wall_time": {"total_s": setup_s + train_s + eval_s, "setup_s": setup_s, "compile_s": compile_s,
-                          "train_s": train_s, "eval_s": eval_s},
-            # Throughput of the training steps: the first compiled step is mostly compilation, so it
-            # is left out (compile_s), or a run that compiled would look slower than one that did not.
-            "tokens_per_s": state["tokens"] / (train_s - compile_s) if train_s > compile_s else float("nan"),
-            "device": device_info(self.device),
-            "compiled": self.compiled,
-            "params": self.param_counts,
-            "config": self.config_dict(),
-            "eval": {"tokens_per_eval": int(self.val_windows[:, 1:].numel()), "evals": self.train_cfg.eval_count,
-                     "split": "held-out validation documents (fixed windows)"},
-            "data": {"fingerprint": self.data.fingerprint, "source": self.data.meta.get("source"),
-                     "train_tokens": int(len(self.data.train)), "val_tokens": int(len(self.data.val)),
-                     "vocab_size": self.data.vocab_size},
-            "code_fingerprint": self.code_fingerprint,
-            "code": {**git_state(str(self.git_dir)),
-                     "idea_sources": self.idea_sources},
-            "resumed_from_tokens": resumed_from,
-            "started": state.get("started") or utc_now(),
-            "finished": utc_now(),
-            "failure": failure,
-        }
+        return build_record(self.plan, seed, state, setup_s=setup_s, compile_s=compile_s, status=status,
+                            failure=failure, resumed_from=resumed_from, params=self.param_counts, compiled=self.compiled,
+                            eval_tokens=int(self.val_windows[:, 1:].numel()) if self.val_windows is not None else None,
+                            idea_sources=self.idea_sources, git_dir=self.git_dir)
 
 
 def train_run(seed: int, preset: str | None = None, *, train_tokens: int | None = None, flags=None,

@@ -37,7 +37,7 @@ Selecting (`select`): the highest total among feasible and novel candidates, whe
 within TIE_MARGIN (1) point of the best count as tied (testability rests on a guessed
 prior and the bands are coarse: a one-point lead is no reason never to try the other);
 ties are broken by a draw seeded by (seed, slot), never by name. With this policy every
-built-in idea is selected in some slot for some seed (tests/test_catalogue.py).
+built-in idea is selected in some slot for some seed (tests/test_catalogue_agent.py).
 Refining (`refine`): a plan built from the idea's metadata and its probe.
 """
 
@@ -55,6 +55,7 @@ from research_harness import stats
 from research_harness.agent.probe import OPT_STEPS, format_params
 from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS
 from trainer.ideas.base import Idea
+from trainer.ideas.static import UntrustedIdea
 
 FEASIBLE_LINES = 200
 LINE_BANDS = ((FEASIBLE_LINES // 2, 5), (3 * FEASIBLE_LINES // 4, 4), (FEASIBLE_LINES - 1, 3))
@@ -104,7 +105,10 @@ def propose(ideas: dict[str, Idea], journal: list[dict], n: int, seed: int, slot
     """Up to n untried, non-calibration ideas, drawn as the module docstring says."""
     rng = random.Random(f"propose:{seed}:{slot}")
     tried = {e["idea"] for e in journal}
-    pool = sorted((i for i in ideas.values() if i.name not in tried and not i.calibration_only), key=lambda i: i.name)
+    # A model-written idea (UntrustedIdea) is never the catalogue's: the catalogue probes what it
+    # proposes by running its hooks, and such code runs only in the sandbox.
+    pool = sorted((i for i in ideas.values() if i.name not in tried and not i.calibration_only
+                   and not isinstance(i, UntrustedIdea)), key=lambda i: i.name)
     weights = category_weights(ideas, journal)
     idea_weight = lambda i: USER_WEIGHT if is_user_idea(i) else 1.0  # noqa: E731
     chosen: list[Idea] = []

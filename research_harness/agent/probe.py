@@ -81,7 +81,12 @@ class Probe:
 
 def probe(idea) -> Probe:
     """Run each of the idea's hooks against the baseline's and describe what changed.
-    The caller's global random state is left as it was."""
+    The caller's global random state is left as it was. A model-written idea is refused:
+    its hooks run only inside the sandbox."""
+    from trainer.ideas import UntrustedIdea  # noqa: PLC0415
+
+    if isinstance(idea, UntrustedIdea):
+        raise ValueError(f"idea {idea.name!r} was written by a model: it is never probed in the study process")
     with torch.random.fork_rng(devices=[]):
         return _probe(idea)
 

@@ -87,7 +87,13 @@ class Discovery(ImplementationSteps):
         return self.runner.settings
 
     def journal(self) -> Journal:
-        return Journal.load(self.runner.workspace.journal_json(self.settings.label))
+        journal = Journal.load(self.runner.workspace.journal_json(self.settings.label))
+        # A model-written idea is planned from the configuration its configure() made in the
+        # sandbox, kept in the journal: resume, reports and the store never need a sandbox for it.
+        for entry in journal.entries:
+            if entry.implementation.get("generated") and "configured" in entry.implementation:
+                self.runner.configured[entry.idea] = entry.implementation["configured"]
+        return journal
 
     @contextmanager
     def editing(self):
@@ -102,7 +108,7 @@ class Discovery(ImplementationSteps):
     def ideas(self) -> dict[str, Idea]:
         # Imported only now, in phase 2, so an idea module cannot touch phase 1's baseline.
         if self._ideas is None:
-            self._ideas = discover_ideas(self.runner.idea_dirs)
+            self._ideas = discover_ideas(self.runner.idea_dirs, [self.runner.generated_dir])
         return self._ideas
 
     def _reload_ideas(self) -> None:
@@ -252,7 +258,10 @@ class Discovery(ImplementationSteps):
         code = hashlib.sha256(Path(module).read_bytes()).hexdigest()[:12] if module else ""
         base = phase1.load(self.runner)
         summary = base.summary
-        rerun, _ = self.runner.get_or_train(Arm("verify", (), purpose=f"verify:{entry.idea}:{code}"), 42)
+        # The idea's module is loaded with its flag off: a model-written one therefore trains in
+        # the sandbox, which imports it, and is scored by this process like every run.
+        rerun, _ = self.runner.get_or_train(Arm("verify", (), purpose=f"verify:{entry.idea}:{code}",
+                                                load=(entry.idea,)), 42)
         reference = base.records.get(42)
         ref_value = reference["val_loss"] if reference else base.val_loss[42]
         delta = rerun["val_loss"] - ref_value

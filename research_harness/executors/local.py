@@ -1,6 +1,7 @@
 """The default executor: runs train in this process, one after another. Seeds of one
-configuration share one TrainingSession (one model build, one compile). A run of an idea
-a model wrote trains in a child process instead (research_harness.executors.apart)."""
+configuration share one TrainingSession (one model build, one compile). A run that loads
+a model-written module trains in the sandbox instead (research_harness.sandbox), still
+one at a time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trainer.run import RunOptions, RunPlan
+
+from research_harness.sandbox import runs_in_sandbox
 
 
 @dataclass
@@ -18,12 +21,9 @@ class LocalExecutor:
     _session_key: str | None = None
 
     def train(self, runner, arm, plan: RunPlan, seed: int, out: Path, keep_checkpoint: bool) -> dict:
-        if runner.untrusted(plan):  # a model wrote one of its ideas: train it in a child process
-            import torch  # noqa: PLC0415
-
-            from research_harness.executors.apart import train_apart  # noqa: PLC0415
-
-            return train_apart(runner, arm, plan, seed, out, keep_checkpoint, torch.get_num_threads())
+        if runs_in_sandbox(plan):
+            self.close()  # the sandbox may train on the same GPU: free this process's model first
+            return train_sandboxed(runner, plan, seed)
         return self.session(runner, plan).run(seed, RunOptions(output_dir=out, overwrite=True,
                                                                keep_checkpoint=keep_checkpoint))
 
@@ -41,4 +41,20 @@ class LocalExecutor:
         """Runs are sequential here: nothing starts before it is asked for."""
 
     def close(self) -> None:
-        self._session = None
+        self._session, self._session_key = None, None
+        import torch  # noqa: PLC0415
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def train_sandboxed(runner, plan: RunPlan, seed: int) -> dict:
+    """One run of a plan that loads model-written code: refused before anything runs when no
+    sandbox can start here (fail closed), else trained there and evaluated here."""
+    import torch  # noqa: PLC0415
+
+    from research_harness.sandbox import bwrap, jobs  # noqa: PLC0415
+
+    bwrap.require(runner.settings.sandbox)
+    return jobs.train(plan, seed, workspace=runner.workspace.root, mode=runner.settings.sandbox,
+                      threads=torch.get_num_threads())

@@ -24,6 +24,11 @@ folder. We do not ship token arrays through Ray's object store: the cache on dis
 reused by every later task and session on that node, it costs the driver no memory, and
 the run-key check (data fingerprint plus the arrays' hash) catches any node whose data
 differs.
+
+Model-written code scales out the same way: a run that loads such a module is a Ray task
+too, and the task starts the sandbox on its node and evaluates what comes back there,
+outside it (`spec.train_spec` asks `research_harness.sandbox.runs_in_sandbox`, as the
+local executor does). The code itself never runs in a Ray worker's process.
 """
 
 from __future__ import annotations
@@ -118,8 +123,6 @@ class RayExecutor:
     # -- the executor protocol ------------------------------------------------------------------
     def prefetch(self, runner, arm, plan, seeds: list[int]) -> None:
         """Start every given seed not already started: they run side by side on the cluster."""
-        if runner.untrusted(plan):
-            return  # a model wrote one of its ideas: its runs train apart, on this machine (see train)
         started = [seed for seed in seeds if self._submit(runner, arm, plan, seed) is not None]
         if started:
             self.log(f"[research] ray: started {arm.name} seeds {', '.join(map(str, started))} "
@@ -131,14 +134,6 @@ class RayExecutor:
         from trainer.record import git_state  # noqa: PLC0415
         from trainer.run import TrainingDiverged  # noqa: PLC0415
 
-        if runner.untrusted(plan):
-            # Code a model wrote never runs in a Ray worker, which later runs the baseline's tasks
-            # too: it trains in a child process of its own, under the sandbox's audit hook.
-            import torch  # noqa: PLC0415
-
-            from research_harness.executors.apart import train_apart  # noqa: PLC0415
-
-            return train_apart(runner, arm, plan, seed, out, keep_checkpoint, torch.get_num_threads())
         key = plan.key(seed)
         self._submit(runner, arm, plan, seed, out=out, keep_checkpoint=keep_checkpoint)
         ray = self._ensure_ray()

@@ -25,12 +25,15 @@ def run_spec(runner, arm, plan, seed: int, out: Path, keep_checkpoint: bool, cpu
     """Everything a worker needs to rebuild and train the run, as plain data."""
     import trainer.ideas  # noqa: PLC0415
 
+    from research_harness.sandbox import runs_in_sandbox  # noqa: PLC0415
+
     package_ideas = Path(trainer.ideas.__file__).resolve().parent  # built-in ideas: installed on every node
     user_ideas = []
-    for idea in plan.ideas:
+    for idea in [*plan.ideas, *plan.loaded]:
         path = Path(idea.source_file).resolve() if idea.source_file else None
         if path is not None and path.exists() and package_ideas not in path.parents:
-            user_ideas.append({"name": idea.name, "path": str(path), "source": path.read_text(encoding="utf-8")})
+            user_ideas.append({"name": idea.name, "path": str(path), "source": path.read_text(encoding="utf-8"),
+                               "untrusted": isinstance(idea, trainer.ideas.UntrustedIdea)})
     idea_dirs = [str(Path(d).resolve()) for d in [*trainer.ideas.default_idea_dirs(), *runner.idea_dirs]]
     return {
         "preset": plan.preset,
@@ -39,7 +42,11 @@ def run_spec(runner, arm, plan, seed: int, out: Path, keep_checkpoint: bool, cpu
         "device": plan.device.type,  # cuda:0 inside a Ray worker or an apart child (it sees only its GPU)
         "cpus": cpus_per_run,
         "idea_dirs": list(dict.fromkeys(idea_dirs)),
+        "untrusted_dirs": [str(Path(runner.generated_dir).resolve())],
         "user_ideas": user_ideas,
+        "configured": runner.configured,
+        "load": [i.name for i in plan.loaded],
+        "sandbox": runner.settings.sandbox if runs_in_sandbox(plan) else None,
         "purpose": arm.purpose,
         "vocab_size": plan.data.meta.get("tokenizer", {}).get("vocab_size", plan.model_cfg.vocab_size),
         "data_dir": str(Path(runner.workspace.data_dir(runner.settings)).resolve()),
@@ -67,21 +74,23 @@ def _node_local(*parts: str) -> Path:
     return Path(tempfile.gettempdir()).joinpath("research_harness", *parts)
 
 
-def _idea_dirs_here(spec: dict) -> list[str]:
-    """The driver's idea folders when this node sees the same idea files (one machine, or a
-    shared filesystem); else the shipped sources, written once into a node-local folder."""
+def _idea_dirs_here(spec: dict) -> tuple[list[str], list[str]]:
+    """(trusted, model-written) idea folders: the driver's when this node sees the same idea
+    files (one machine, or a shared filesystem); else the shipped sources, written once
+    into a node-local folder (model-written ones into its `generated/`, so they stay
+    model-written here too)."""
     same = all(Path(i["path"]).is_file() and Path(i["path"]).read_text(encoding="utf-8") == i["source"]
                for i in spec["user_ideas"])
     if same:
-        return spec["idea_dirs"]
+        return spec["idea_dirs"], spec["untrusted_dirs"]
     digest = hashlib.sha256("".join(i["path"] + i["source"] for i in spec["user_ideas"]).encode()).hexdigest()[:16]
     folder = _node_local("ideas", digest)
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "generated").mkdir(parents=True, exist_ok=True)
     for idea in spec["user_ideas"]:
-        target = folder / Path(idea["path"]).name
+        target = folder / ("generated" if idea.get("untrusted") else "") / Path(idea["path"]).name
         if not target.exists():
             write_text_atomic(target, idea["source"])
-    return [str(folder)]
+    return [str(folder)], [str(folder / "generated")]
 
 
 def train_spec(spec: dict) -> dict:
@@ -96,8 +105,10 @@ def train_spec(spec: dict) -> dict:
     if spec["device"] != "cuda":
         # The same intra-op thread count as a local run: floating-point reductions then match bit for bit.
         torch.set_num_threads(spec["cpus"])
+    trusted, untrusted = _idea_dirs_here(spec)
     plan = plan_run(spec["preset"], train_tokens=spec["tokens"], flags=spec["flags"], device=spec["device"],
-                    idea_dirs=_idea_dirs_here(spec), purpose=spec["purpose"])
+                    idea_dirs=trusted, untrusted_dirs=untrusted, purpose=spec["purpose"],
+                    configured=spec.get("configured"), load=spec.get("load"))
     data_dir = Path(spec["data_dir"])
     if not _writable(data_dir):
         data_dir = _node_local("processed_data")
@@ -116,6 +127,19 @@ def train_spec(spec: dict) -> dict:
     if plan.data.meta.get("arrays_sha") != spec["data_arrays_sha"]:
         raise RunKeyMismatch(f"worker on {socket.gethostname()} built different token arrays from the same corpus "
                              f"({data_dir}); fix: share the driver's data cache {spec['data_dir']} with this node")
+    if spec.get("sandbox"):
+        # Model-written code: the task starts the same sandbox on this node and evaluates what
+        # it hands back here, outside it, as the local executor does on the driver.
+        from research_harness.sandbox import bwrap, jobs  # noqa: PLC0415
+
+        bwrap.require(spec["sandbox"])
+        workspace = Path(spec["workspace"]) if _writable(Path(spec["workspace"]) / ".sandbox") else _node_local()
+        try:
+            record = jobs.train(plan, spec["seed"], workspace=workspace, mode=spec["sandbox"],
+                                threads=spec["cpus"] if spec["device"] != "cuda" else torch.get_num_threads())
+        except TrainingDiverged as exc:
+            return {"status": "diverged", "message": str(exc), "record": exc.record}
+        return {"status": "finished", "record": record}
     out = Path(spec["out"])
     if not _writable(out):
         out = _node_local("checkpoints", out.name)

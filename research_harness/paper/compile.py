@@ -54,7 +54,9 @@ def compile_latex(tex_path: Path, *, runs: int = 2, timeout_s: int = 180, clean:
     for k in range(runs):
         try:
             res = subprocess.run(
-                [exe, "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", tex_path.name],
+                # -no-shell-escape: the prose a model revised must not run commands through \write18.
+                [exe, "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+                 tex_path.name],
                 cwd=workdir, capture_output=True, timeout=timeout_s, env=env, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise LatexError(f"pdflatex timed out after {timeout_s} s on {tex_path} (run {k + 1} of {runs}); "

@@ -17,8 +17,13 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from trainer.ideas.base import CATEGORIES, Idea
+from trainer.ideas.static import UntrustedIdea, UntrustedIdeaError, is_generated_folder, read_untrusted_idea
 
-__all__ = ["CATEGORIES", "Idea", "UnknownIdeaError", "discover_ideas", "resolve_flags", "ideas_fingerprint", "idea_sources"]
+__all__ = ["CATEGORIES", "Idea", "UnknownIdeaError", "UntrustedIdea", "UntrustedIdeaError", "discover_ideas",
+           "resolve_flags", "ideas_fingerprint", "idea_sources", "load_idea_file"]
+
+
+_NOT_IDEAS = ("base", "static")  # the package's own machinery, not built-in ideas
 
 
 class UnknownIdeaError(ValueError):
@@ -31,6 +36,12 @@ def _idea_from_module(module, origin: str) -> Idea:
         raise TypeError(f"{origin} defines no module-level IDEA (an instance of trainer.ideas.base.Idea)")
     idea.source_file = getattr(module, "__file__", "") or ""
     return idea
+
+
+def load_idea_file(path: str | Path) -> Idea:
+    """Import one idea module by its path and return its IDEA (the sandbox's child loads
+    model-written modules this way: it is the one place that runs them)."""
+    return _load_file(Path(path))
 
 
 def _load_file(path: Path) -> Idea:
@@ -54,8 +65,13 @@ def default_idea_dirs() -> list[Path]:
     return [Path("experiments/ideas")]
 
 
-def discover_ideas(extra_dirs: list[str | Path] | None = None) -> dict[str, Idea]:
-    """All known ideas by name. Built-ins first; a user idea with a built-in's name is an error."""
+def discover_ideas(extra_dirs: list[str | Path] | None = None, untrusted_dirs: list[str | Path] | None = None,
+                   ) -> dict[str, Idea]:
+    """All known ideas by name. Built-ins first; a user idea with a built-in's name is an error.
+
+    Modules in `untrusted_dirs`, and in any folder named `generated` (where the research
+    agent writes), are model-written: they are read from their syntax tree, never imported
+    (`UntrustedIdea`). Where a module was found decides that, nothing the module says."""
     ideas: dict[str, Idea] = {}
 
     def add(idea: Idea, origin: str) -> None:
@@ -65,16 +81,18 @@ def discover_ideas(extra_dirs: list[str | Path] | None = None) -> dict[str, Idea
 
     package_dir = Path(__file__).parent
     for info in sorted(pkgutil.iter_modules([str(package_dir)]), key=lambda m: m.name):
-        if info.name == "base" or info.name.startswith("_"):
+        if info.name in _NOT_IDEAS or info.name.startswith("_"):
             continue
         module = importlib.import_module(f"trainer.ideas.{info.name}")
         add(_idea_from_module(module, module.__file__), module.__file__)
-    dirs = default_idea_dirs() + [Path(d) for d in (extra_dirs or [])]
+    untrusted = {Path(d).resolve() for d in (untrusted_dirs or [])}
+    dirs = default_idea_dirs() + [Path(d) for d in (extra_dirs or [])] + [Path(d) for d in (untrusted_dirs or [])]
     for folder in dict.fromkeys(d.resolve() for d in dirs):  # the same folder twice is read once
         if folder.is_dir():
+            model_written = folder in untrusted or is_generated_folder(folder)
             for path in sorted(folder.glob("*.py")):
                 if not path.name.startswith("_"):
-                    add(_load_file(path), str(path))
+                    add(read_untrusted_idea(path) if model_written else _load_file(path), str(path))
     for ep in entry_points(group="research_harness.ideas"):
         obj = ep.load()
         idea = obj if isinstance(obj, Idea) else _idea_from_module(obj, ep.value)

@@ -1,6 +1,6 @@
 """A scripted, local server that speaks the Anthropic Messages API (POST /v1/messages), for
 tests that drive the real `anthropic` client: the script, the request log and the HTTP
-plumbing of tests/agent_server.py, with this dialect:
+plumbing of tests/helpers/agent_server.py, with this dialect:
 
 * the task is read from the `system` parameter's first line `task: <name>`;
 * requests the real API refuses are refused the same way, before the script is read, so a
@@ -17,7 +17,7 @@ Replies, besides those of agent_server (dict/list, str, Status, Delay):
   Stop(content, reason)   content sent with that stop_reason (e.g. "max_tokens": cut off)
   Blocks([...])           the content blocks verbatim (e.g. a thinking block before the text)
 
-Use it as the fixture `anthropic_server` (`pytest_plugins = ["anthropic_server"]`):
+Use it as the fixture `anthropic_server` (tests/conftest.py registers this module for every test):
 
     anthropic_server.script("review", "not json", Status(529), REVIEW)
     transport = AnthropicTransport(base_url=anthropic_server.base_url, model="m", api_key="k")
@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from agent_server import ScriptedLLMServer, Status, task_of_system
+from helpers.agent_server import ScriptedLLMServer, Status, task_of_system
 
 __all__ = ["ScriptedAnthropicServer", "Stop", "Blocks", "api_key", "anthropic_server"]
 

@@ -2,8 +2,7 @@
 real `openai` client (no mocks): stdlib ThreadingHTTPServer on 127.0.0.1, port 0, in a
 daemon thread.
 
-Use it as a fixture: put `pytest_plugins = ["agent_server"]` in a test module (tests/ is
-on sys.path), then
+Use it as a fixture (tests/conftest.py registers this module as a plugin for every test):
 
     def test_x(llm_server):
         llm_server.script("propose", {"ideas": [...]})          # a JSON object: the reply content
@@ -26,7 +25,7 @@ asks more than it scripted fails with a clear message. Also a context manager ou
 
 The script, the request log and the HTTP plumbing are the same for every wire format; a
 subclass speaks another one by overriding the dialect: `PATH`, `BASE_PATH`, `task_of`,
-`refuse`, `completion` and `error`: tests/anthropic_server.py speaks the Messages API."""
+`refuse`, `completion` and `error`: tests/helpers/anthropic_server.py speaks the Messages API."""
 
 from __future__ import annotations
 
