@@ -3,7 +3,7 @@
 #  - CPU machine: installs the CPU wheel torch==2.13.0 (an unpinned torch would pull a multi-GB CUDA build).
 #  - GPU machine: an already-installed CUDA torch is kept as it is.
 #  - pdflatex (Debian texlive) for the paper's PDF, when apt-get is available and we are root.
-# Usage: bash scripts/setup.sh [--test] [--extras agent,ray,mlflow]
+# Usage: bash scripts/setup.sh [--test] [--extras agent,anthropic,ray,mlflow]
 #   --test     also install what the project's own tests need (the [test] extra)
 #   --extras   also install optional features (comma-separated extras of pyproject.toml)
 set -euo pipefail
