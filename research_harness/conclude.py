@@ -10,6 +10,7 @@ from pathlib import Path
 from research_harness import baseline as phase1
 from research_harness import stats
 from research_harness.discovery.study import Discovery
+from research_harness.facts import UNSANDBOXED
 from research_harness.workspace import MAX_IDEAS, seed_order
 
 
@@ -74,6 +75,13 @@ def _move(src: Path, dst: Path) -> Path:
 
 
 def summary(disc: Discovery) -> str:
+    text = _summary(disc)
+    if any(e.implementation.get("sandbox") == "none" for e in disc.journal().entries):
+        text += f"\nWarning: {UNSANDBOXED}."
+    return text
+
+
+def _summary(disc: Discovery) -> str:
     ws, settings = disc.runner.workspace, disc.runner.settings
     journal = disc.journal()
     scale = "" if settings.research_scale else f" (NOT the research scale: {settings.tokens:,} tokens per run)"

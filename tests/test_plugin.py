@@ -140,6 +140,7 @@ def test_loading_the_plugin_imports_no_torch(pytester):
     (["--research-calibration-studies", "0"], "--research-calibration-studies must be positive, got 0"),
     (["--research-executor", "slurm"], "--research-executor 'slurm' is unknown; choose one of: local, ray"),
     (["--research-ray-cpus", "-1"], "--research-ray-cpus must be positive, got -1"),
+    (["--research-sandbox", "docker"], "--research-sandbox 'docker' is unknown; choose one of: bwrap, none"),
 ])
 def test_each_bad_option_value_is_one_usage_error(study, args, message):
     result = study.runpytest_subprocess("experiments", *args)

@@ -124,6 +124,17 @@ def test_secret_values_are_redacted():
         "key [redacted] and [redacted] in /usr/bin"
 
 
+def test_a_run_without_a_sandbox_is_said_in_the_facts_the_reports_use():
+    from research_harness.facts import run_facts
+
+    base = {"run_key": "a", "started": "2026-01-01T00:00:00+00:00", "finished": "2026-01-01T00:01:00+00:00",
+            "tokens_per_s": 1.0, "device": {"name": "cpu", "host": "h"}, "flags": [], "config": {},
+            "code_fingerprint": "x"}
+    assert run_facts([base]).unsandboxed == 0
+    assert run_facts([base, {**base, "run_key": "b", "sandbox": {"mode": "bwrap"}}]).unsandboxed == 0
+    assert run_facts([base, {**base, "run_key": "b", "sandbox": {"mode": "none"}}]).unsandboxed == 1
+
+
 # -- real sandboxed jobs ------------------------------------------------------------------------------
 
 TIMEOUT_S = 30

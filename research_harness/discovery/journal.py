@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
-from trainer.record import write_json_atomic, write_text_atomic
+from trainer.record import write_text_atomic
+
+from research_harness.secrets import redact
 
 # "Validated" is said only of a confirmed result; an idea that passed the seed's gate
 # without confirmation is "Proceeded (preliminary)" (research_harness.gates.journal_status).
@@ -82,8 +84,11 @@ class Journal:
         return cls(path, entries, {str(k): v for k, v in raw.get("ideation", {}).items()}, raw.get("design", {}))
 
     def save(self) -> None:
-        write_json_atomic(self.path, {"entries": [asdict(e) for e in self.entries], "ideation": self.ideation,
-                                      "design": self.design})
+        # Text from a sandbox is redacted where it comes out; once more here, so no path into
+        # the journal (an agent's error, a model's reply) can store a secret value.
+        text = json.dumps({"entries": [asdict(e) for e in self.entries], "ideation": self.ideation,
+                           "design": self.design}, indent=2, allow_nan=True)
+        write_text_atomic(self.path, redact(text))
 
     def entry_for_slot(self, slot: int) -> Entry | None:
         return next((e for e in self.entries if e.slot == slot), None)
@@ -146,6 +151,8 @@ def render_idea_log(journal: Journal) -> str:
                       f"- **Success**: {e.plan.get('success_criterion', '')}"]
         if e.implementation:
             how = "written by the research agent" if e.implementation.get("generated") else "existing module"
+            if e.implementation.get("sandbox") == "none":
+                how += "; it ran WITHOUT a sandbox (--research-sandbox none)"
             lines.append(f"- **Implementation**: `{e.implementation.get('module', '?')}` ({how})")
         if e.verification:
             lines.append(f"- **Flag-off verification**: {e.verification['summary']}")

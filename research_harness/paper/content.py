@@ -215,6 +215,7 @@ def words(a: Analysis, n: NumberTable) -> dict:
         "config_diff": a.config_diff, "control_is_baseline": a.control_is_baseline,
         "same_hardware": facts.same_hardware, "sequential": facts.sequential,
         "comparable": facts.wall_times_comparable, "wall_reason": "; ".join(reasons),
+        "unsandboxed": facts.unsandboxed > 0,
         "lower_positive": a.evidence.lower_bound > 0, "power_n": cmp.seeds_for_power is not None,
         "second_look": len(a.inputs.looks) > 1 and bool(a.inputs.looks[1]),
         "bit_identical": a.inputs.verification.get("bit_identical") is True,

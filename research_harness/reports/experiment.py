@@ -11,7 +11,7 @@ from types import SimpleNamespace
 from trainer.record import write_text_atomic
 
 from research_harness import calibration, gates, stats
-from research_harness.facts import MAX_TPS_SPREAD, run_facts
+from research_harness.facts import MAX_TPS_SPREAD, UNSANDBOXED, run_facts
 from research_harness.frame import records_frame
 from research_harness.reports.tables import md_table
 from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_IDEAS, seed_order
@@ -122,6 +122,9 @@ def _comparison(disc, entry, control, exp, base, test) -> list[str]:
     else:
         out.append(f"**Wall times are not comparable**: {facts.wall_time_reason()}. Per-run tokens/s stays valid.")
     out += ["", md_table(walls, {"mean": ".2f", "std": ".2f"}, header=["arm", "mean wall_time (s)", "std"]), ""]
+    if facts.unsandboxed:
+        out += [f"**Warning: {UNSANDBOXED}** for {facts.unsandboxed} run(s) of this comparison: nothing kept its "
+                "code from the study's files, secrets or network.", ""]
     fig = _figure(disc, entry, control, exp, base)
     if fig:
         out += [f"![Validation loss during training, every seed of both arms]({fig})", ""]
