@@ -16,7 +16,7 @@ from research_harness.agent.transcripts import TranscriptStore, transcript_hash 
 from research_harness.agent.transports.openai import OpenAITransport  # noqa: E402
 from research_harness.agent.wire import TASKS  # noqa: E402
 
-from helpers.agent_replies import FINDINGS, HAPPY, MODULE, PROPOSAL, REFINE, REVIEW, SECOND  # noqa: E402
+from helpers.agent_replies import HAPPY, MODULE, PROPOSAL, REFINE, REVIEW, SECOND  # noqa: E402
 from helpers.agent_server import Delay, Status  # noqa: E402
 
 MODEL = "scripted-model"
