@@ -33,7 +33,7 @@ def paper_inputs(disc: Discovery, entry):
               if other.idea != entry.idea and other.looks]
     agent = disc.agent
     hashes = []
-    if getattr(agent, "transcripts", None) is not None:
+    if agent.transcripts is not None:
         hashes = sorted(t["hash"] for t in agent.transcripts.all())
     settings = disc.runner.settings
     return PaperInputs(topic=entry.idea, idea={**entry.metadata, "name": entry.idea},
@@ -41,8 +41,7 @@ def paper_inputs(disc: Discovery, entry):
                        control=control, experimental=exp, research_tokens=settings.tokens,
                        research_scale=settings.research_scale, looks=[list(x) if x else None for x in entry.looks],
                        confirm=disc.design(journal)["confirm"], family=family, verification=entry.verification,
-                       agent={"backend": getattr(agent, "backend", type(agent).__name__),
-                              "model": getattr(agent, "model", None), "transcripts": hashes})
+                       agent={"backend": agent.backend, "model": agent.model, "transcripts": hashes})
 
 
 def archive(disc: Discovery) -> list[Path]:

@@ -74,9 +74,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--research-preset", default=None, help="trainer preset (default: gpu-88m on CUDA, cpu-small otherwise)")
     group.addoption("--research-device", default=None, help="cpu, cuda, cuda:N, mps or auto (default auto)")
     group.addoption("--research-agent", default=None,
-                    help="the research agent: catalogue (default: offline, the built-in and your ideas) or openai "
+                    help="the research agent: catalogue (default: offline, the built-in and your ideas), openai "
                          "(any OpenAI-compatible endpoint: RESEARCH_LLM_BASE_URL, RESEARCH_LLM_MODEL, "
-                         "RESEARCH_LLM_API_KEY; needs the [agent] extra), or a registered backend")
+                         "RESEARCH_LLM_API_KEY; needs the [agent] extra), anthropic (the Messages API: "
+                         "RESEARCH_LLM_MODEL, ANTHROPIC_API_KEY, optional ANTHROPIC_BASE_URL; needs the [anthropic] "
+                         "extra), or a registered backend (docs/AGENT.md)")
     group.addoption("--research-agent-seed", default=None,
                     help="seeds the catalogue's proposal and tie-break draws (default 0)")
     group.addoption("--research-confirm", action="store_true", default=None,
@@ -178,13 +180,13 @@ def _settings(config: pytest.Config) -> Settings:
     if mlflow_uri is not None:
         _require_extra("mlflow", "mlflow", "--research-mlflow")
         mlflow_uri = "" if mlflow_uri == "workspace" else mlflow_uri
-    from research_harness.agent.backends import agent_names  # noqa: PLC0415 - names only, no backend loaded
+    from research_harness.agent.backends import agent_names, requirement  # noqa: PLC0415 - names only, no client loaded
 
     agent = _option(config, "agent") or "catalogue"
     if agent not in agent_names():
         raise pytest.UsageError(f"--research-agent {agent!r} is unknown; choose one of: {', '.join(agent_names())}")
-    if agent == "openai":
-        _require_extra("openai", "agent", "--research-agent openai")
+    if (needs := requirement(agent)) is not None:
+        _require_extra(*needs, f"--research-agent {agent}")
     agent_seed = _option(config, "agent-seed")
     try:
         agent_seed = int(agent_seed) if agent_seed is not None else 0

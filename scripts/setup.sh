@@ -4,7 +4,7 @@
 #  - GPU machine: an already-installed CUDA torch is kept as it is.
 #  - pdflatex (Debian texlive) for the paper's PDF, when apt-get is available and we are root.
 #  - bubblewrap (Debian), the sandbox for model-written code, when apt-get is available and we are root.
-# Usage: bash scripts/setup.sh [--test] [--extras agent,ray,mlflow]
+# Usage: bash scripts/setup.sh [--test] [--extras agent,anthropic,ray,mlflow]
 #   --test     also install what the project's own tests need (the [test] extra)
 #   --extras   also install optional features (comma-separated extras of pyproject.toml)
 set -euo pipefail

@@ -16,9 +16,9 @@ import torch  # noqa: E402
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # The shared helpers in tests/helpers/, loaded once for every test module: the `llm_server`
-# fixture (a scripted OpenAI-compatible server) and the paper tests' synthetic records. As
-# plugins their asserts are rewritten too.
-pytest_plugins = ["helpers.agent_server", "helpers.fixtures_paper"]
+# and `anthropic_server` fixtures (scripted OpenAI-compatible and Messages API servers) and
+# the paper tests' synthetic records. As plugins their asserts are rewritten too.
+pytest_plugins = ["helpers.agent_server", "helpers.anthropic_server", "helpers.fixtures_paper"]
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 scripted OpenAI-compatible server on 127.0.0.1, at tiny scale: the model proposes,
 reviews, refines and implements; its code is linted and read without being imported,
 smoke-trained in the bubblewrap sandbox, verified flag-off (in the sandbox, scored here)
-and judged by the same gate as any idea."""
+and judged by the same gate as any idea. The first test runs once per transport (the
+`anthropic` one against a scripted Messages API server): the loop must not care which
+carried the conversation."""
 
 from __future__ import annotations
 
@@ -15,18 +17,39 @@ from pathlib import Path
 
 import pytest
 
+from research_harness.agent.chat import ChatAgent
+from research_harness.agent.transcripts import TranscriptStore
+from research_harness.agent.transports.anthropic import AnthropicTransport
+from research_harness.agent.transports.openai import OpenAITransport
 from research_harness.baseline import BASELINE
 from research_harness.discovery.study import Discovery, IdeaFailed, SlotSkipped
 from research_harness.runner import Runner
 from research_harness.workspace import ARM_SEEDS, BASELINE_SEEDS, Settings, Workspace
 
-openai = pytest.importorskip("openai", reason="needs the [agent] extra: pip install 'research_harness[agent]'")
-from research_harness.agent.openai_backend import OpenAIAgent  # noqa: E402
-from research_harness.agent.transcripts import TranscriptStore  # noqa: E402
-
-from helpers.agent_server import Status  # noqa: E402
+from helpers.agent_server import Status
+from helpers.anthropic_server import ScriptedAnthropicServer
 
 ROOT = Path(__file__).resolve().parents[1]
+EXTRAS = {"openai": "agent", "anthropic": "anthropic"}
+
+
+def _needs_client(package: str) -> None:
+    pytest.importorskip(package, reason=f"needs the [{EXTRAS[package]}] extra: "
+                                        f"pip install 'research_harness[{EXTRAS[package]}]'")
+
+
+@pytest.fixture
+def llm_server(llm_server):
+    """The scripted OpenAI-compatible server, for the tests that drive the openai client."""
+    _needs_client("openai")
+    return llm_server
+
+
+@pytest.fixture(params=["openai", "anthropic"])
+def model_server(request):
+    """A scripted server of either wire format; agent_for picks the matching transport."""
+    _needs_client(request.param)
+    return request.getfixturevalue("llm_server" if request.param == "openai" else "anthropic_server")
 
 
 def proposal(name, category="attention"):
@@ -93,8 +116,15 @@ def workspace(tmp_path, data_dir):
 
 
 def agent_for(server, runner, **kw):
-    return OpenAIAgent(base_url=server.base_url, model="scripted-model", api_key="test", timeout=kw.pop("timeout", 10),
-                       max_retries=kw.pop("max_retries", 1), transcripts=TranscriptStore.for_workspace(runner.workspace.root))
+    kind = AnthropicTransport if isinstance(server, ScriptedAnthropicServer) else OpenAITransport
+    transport = kind(base_url=server.base_url, model="scripted-model", api_key="test",
+                     timeout=kw.pop("timeout", 10), max_retries=kw.pop("max_retries", 1))
+    return ChatAgent(transport, transcripts=TranscriptStore.for_workspace(runner.workspace.root))
+
+
+def inputs_of(request) -> str:
+    """The user turn that carried a request's inputs (the system prompt travels apart in the Messages API)."""
+    return next(m["content"] for m in request["messages"] if m["role"] == "user")
 
 
 def script_until_implement(server, *modules):
@@ -104,7 +134,8 @@ def script_until_implement(server, *modules):
     server.script("implement", *({"module": m} for m in modules))
 
 
-def test_a_model_idea_is_implemented_verified_and_judged(workspace, llm_server):
+def test_a_model_idea_is_implemented_verified_and_judged(workspace, model_server):
+    llm_server = model_server
     script_until_implement(llm_server, GOOD_MODULE.replace("import torch\n", "import torch\n\ndef broken(:\n"),
                            GOOD_MODULE)
     disc = Discovery(workspace, agent=agent_for(llm_server, workspace))
@@ -113,8 +144,7 @@ def test_a_model_idea_is_implemented_verified_and_judged(workspace, llm_server):
     info = disc.implement(1)
     assert info["ok"] and info["generated"] and len(info["attempts"]) == 2
     assert "syntax error" in info["attempts"][0]["error"] and info["attempts"][1]["error"] == ""
-    repair = llm_server.requests_for("implement")[1]["messages"]
-    assert "syntax error" in repair[1]["content"]  # the error went back to the model
+    assert "syntax error" in inputs_of(llm_server.requests_for("implement")[1])  # the error went back to the model
     assert len(llm_server.requests_for("propose")) == 2 and "could not be used" in \
         llm_server.requests_for("propose")[1]["messages"][-1]["content"]
     module = workspace.workspace.root / "experiments" / "ideas" / "generated" / "head_temp.py"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import trainer.ideas
 from research_harness.sandbox.guard import MAX_CODE_LINES, check_module, code_lines
-from research_harness.agent.openai_backend import EXAMPLE_MODULE
+from research_harness.agent.prompts import EXAMPLE_MODULE
 
 META = ('name="{name}", title="t", category="training-dynamics", pitch="p", math="m", '
         'why_it_might_work="w", why_it_might_not="n", references=[]')

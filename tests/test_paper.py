@@ -138,8 +138,9 @@ def test_records_that_cannot_support_a_paper_are_refused_with_the_fix(change, me
 
 def test_a_model_revision_is_applied_only_when_it_keeps_every_number(llm_server, tmp_path):
     pytest.importorskip("openai", reason="needs the [agent] extra: pip install 'research_harness[agent]'")
-    from research_harness.agent.openai_backend import OpenAIAgent
+    from research_harness.agent.chat import ChatAgent
     from research_harness.agent.transcripts import TranscriptStore
+    from research_harness.agent.transports.openai import OpenAITransport
 
     inputs = make_inputs(improvement=0.03)
     _, numbers, doc, _ = _paper(inputs)
@@ -152,8 +153,8 @@ def test_a_model_revision_is_applied_only_when_it_keeps_every_number(llm_server,
                       {"sections": {"Conclusion": kept + " Seed 42 was ⟦made.up⟧."}, "changelog": ["invented"]})
     outcomes = []
     for i in range(3):
-        agent = OpenAIAgent(base_url=llm_server.base_url, model="scripted-model", api_key="k", timeout=5,
-                            transcripts=TranscriptStore(tmp_path / f"t{i}"))
+        agent = ChatAgent(OpenAITransport(base_url=llm_server.base_url, model="scripted-model", api_key="k", timeout=5),
+                          transcripts=TranscriptStore(tmp_path / f"t{i}"))
         result = write_paper(inputs, tmp_path / f"paper{i}", agent=agent, compile_pdf=False)
         assert result.passed, result.findings
         outcomes.append((result.markdown_path.read_text(), " ".join(result.changelog)))

@@ -134,7 +134,7 @@ def test_loading_the_plugin_imports_no_torch(pytester):
     (["--research-device", "tpu"], "--research-device 'tpu' is not one of: auto, cpu, cuda, cuda:N, mps"),
     (["--research-tokens", "lots"], "--research-tokens must be a whole number, got 'lots'"),
     (["--research-tokens", "0"], "--research-tokens must be positive, got 0"),
-    (["--research-agent", "oracle"], "--research-agent 'oracle' is unknown; choose one of: catalogue, openai"),
+    (["--research-agent", "oracle"], "--research-agent 'oracle' is unknown; choose one of: catalogue, anthropic, openai"),
     (["--research-agent-seed", "x"], "--research-agent-seed must be a whole number, got 'x'"),
     (["--research-max-seeds", "3"], "--research-max-seeds must be between 5"),
     (["--research-calibration-studies", "0"], "--research-calibration-studies must be positive, got 0"),

@@ -1,7 +1,14 @@
-"""Choosing the research agent: `catalogue` (offline, the default), `openai` (any
-OpenAI-compatible endpoint, the [agent] extra), or a backend another package registers
-under the entry-point group `research_harness.agents` (a callable taking `workspace` and
-`seed` and returning an `Agent`)."""
+"""Choosing the research agent: `catalogue` (offline, the default); a built-in transport
+(`openai`: any OpenAI-compatible endpoint, the [agent] extra; `anthropic`: the Anthropic
+Messages API, the [anthropic] extra), driven by `ChatAgent`; or a backend another package
+registers:
+* under the entry-point group `research_harness.transports`: a callable taking no arguments
+  (it reads its settings from the environment) that returns a transport
+  (research_harness/agent/transports/__init__.py); the harness wraps it in a ChatAgent
+  recording in the workspace's runs/agent/, so the prompts, validation, retries and replay
+  come for free;
+* under `research_harness.agents`: a callable taking `workspace` and `seed` that returns a
+  whole `Agent`."""
 
 from __future__ import annotations
 
@@ -9,9 +16,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Callable
 
+from research_harness.agent import transports
 from research_harness.agent.protocol import AgentConfigError
 
-BUILTIN = ("catalogue", "openai")
+TRANSPORT_GROUP, AGENT_GROUP = "research_harness.transports", "research_harness.agents"
 
 
 class CatalogueAgent:
@@ -22,14 +30,11 @@ class CatalogueAgent:
 
     backend = "catalogue"
     model = None
+    transcripts = None  # it asks no model: nothing to record
 
     def __init__(self, ideas: Callable[[], dict], seed: int = 0):
         self._ideas, self.seed = ideas, seed
         self._probes: dict = {}
-        self.transcript_hashes: list[str] = []
-
-    def describe(self) -> str:
-        return f"catalogue backend (offline, seed {self.seed})"
 
     def _probe(self, idea):
         from research_harness.agent.probe import probe  # noqa: PLC0415 - builds a tiny model
@@ -76,20 +81,32 @@ class CatalogueAgent:
 
 
 def agent_names() -> list[str]:
-    return [*BUILTIN, *sorted(ep.name for ep in entry_points(group="research_harness.agents")
-                              if ep.name not in BUILTIN)]
+    """Every --research-agent choice: the built-ins, then registered backends (names only:
+    no client package is imported)."""
+    builtin = ["catalogue", *transports.builtin()]
+    registered = {ep.name for group in (TRANSPORT_GROUP, AGENT_GROUP) for ep in entry_points(group=group)}
+    return [*builtin, *sorted(registered - set(builtin))]
+
+
+def requirement(name: str) -> tuple[str, str] | None:
+    """(package, pip extra) a built-in transport needs, so the plugin can refuse early; None otherwise."""
+    return transports.requirement(name) if name in transports.builtin() else None
 
 
 def make_agent(name: str, *, workspace: Path, ideas: Callable[[], dict], seed: int = 0):
     """The agent called `name`; configuration errors raise AgentConfigError with the fix."""
     if name == "catalogue":
         return CatalogueAgent(ideas, seed)
-    if name == "openai":
-        from research_harness.agent.openai_backend import OpenAIAgent  # noqa: PLC0415
-        from research_harness.agent.transcripts import TranscriptStore  # noqa: PLC0415
+    from research_harness.agent.chat import ChatAgent  # noqa: PLC0415 - the prompts read the trainer's ideas
+    from research_harness.agent.transcripts import TranscriptStore  # noqa: PLC0415
 
-        return OpenAIAgent(transcripts=TranscriptStore.for_workspace(workspace))
-    for ep in entry_points(group="research_harness.agents"):
+    store = TranscriptStore.for_workspace(workspace)
+    if name in transports.builtin():
+        return ChatAgent(transports.transport_class(name)(), transcripts=store)
+    for ep in entry_points(group=TRANSPORT_GROUP):
+        if ep.name == name:
+            return ChatAgent(ep.load()(), transcripts=store)
+    for ep in entry_points(group=AGENT_GROUP):
         if ep.name == name:
             return ep.load()(workspace=workspace, seed=seed)
     raise AgentConfigError(f"unknown research agent {name!r}; choose one of: {', '.join(agent_names())}")

@@ -1,6 +1,6 @@
 """What a research agent is: one method per judgement step of the workflow, plain data
 in and out, so the study loop never depends on which backend answers (the offline
-`catalogue` or a model behind the `openai` wire protocol, see docs/AGENT.md).
+`catalogue`, or a model reached through a transport by `chat.ChatAgent`, see docs/AGENT.md).
 
 Inputs are dicts, lists and strings (the caller renders reports to text first), so a
 backend can put them in a prompt or a lookup table alike. Replies are the TypedDicts
@@ -10,7 +10,10 @@ in the journal and move on."""
 
 from __future__ import annotations
 
-from typing import Protocol, TypedDict, Union, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypedDict, Union, runtime_checkable
+
+if TYPE_CHECKING:
+    from research_harness.agent.transcripts import TranscriptStore
 
 __all__ = [
     "Agent", "AgentError", "AgentConfigError", "AgentReplyError", "AgentUnavailable",
@@ -33,6 +36,12 @@ class AgentReplyError(AgentError):
 
 class AgentUnavailable(AgentError):
     """The endpoint failed (HTTP error, timeout, refused connection) after all retries."""
+
+
+def one_line(text, limit: int = 200) -> str:
+    """`text` on one line, cut to `limit` characters: what error messages quote of a reply."""
+    s = " ".join(str(text).split())
+    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 # -- inputs ------------------------------------------------------------------------------
@@ -102,8 +111,14 @@ Context = dict  # free-form extra inputs: reports, journal excerpts, the number 
 
 @runtime_checkable
 class Agent(Protocol):
-    """The seven skills. Each call is one judgement; a backend may keep state (transcripts,
-    hashes used) but a call's result depends only on its arguments and that state."""
+    """The seven skills, and what the study records about the agent. Each call is one
+    judgement; a backend may keep state (transcripts, hashes used) but a call's result
+    depends only on its arguments and that state."""
+
+    # What the study and the paper read (conclude.paper_inputs, Discovery.ideate):
+    backend: str  # "catalogue", "openai", "anthropic", ...: the study drops a model's proposals named like existing ideas
+    model: str | None  # the model named in the paper; None for an agent without one
+    transcripts: "TranscriptStore | None"  # where its exchanges are recorded; the paper cites their hashes
 
     def propose(self, context: ProposeContext, n: int) -> list[Proposal]:
         """Up to n new ideas; none named as in context['tried']."""

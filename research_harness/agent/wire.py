@@ -14,7 +14,7 @@ from typing import Any
 
 from trainer.ideas.base import CATEGORIES
 
-__all__ = ["TASKS", "ReplyShapeError", "task_line", "task_of", "parse_reply", "strip_code_fence", "CATEGORIES"]
+__all__ = ["TASKS", "ReplyShapeError", "task_line", "parse_reply", "strip_code_fence", "CATEGORIES"]
 
 TASKS = ("propose", "review", "refine", "implement", "review_paper", "review_abstract", "revise_paper")
 SEVERITIES = ("major", "minor")
@@ -33,13 +33,6 @@ def task_line(task: str) -> str:
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
     return f"task: {task}"
-
-
-def task_of(system_message: str) -> str | None:
-    """The task named on the system message's first line, or None."""
-    first = (system_message or "").split("\n", 1)[0].strip()
-    m = re.fullmatch(r"task:\s*([a-z_]+)", first)
-    return m.group(1) if m and m.group(1) in TASKS else None
 
 
 # -- field checks -------------------------------------------------------------------------------

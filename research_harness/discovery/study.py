@@ -176,7 +176,7 @@ class Discovery(ImplementationSteps):
             return journal.ideation[str(slot)]
         try:
             proposals = self.agent.propose(self._context(journal, slot), 3)
-            if getattr(self.agent, "backend", "") != "catalogue":
+            if self.agent.backend != "catalogue":
                 # A model's idea gets a module of its own: a name the registry already has would be
                 # judged by someone else's code.
                 proposals = [p for p in proposals if p["name"] not in self.ideas()]

@@ -86,7 +86,7 @@ def write_paper(inputs: PaperInputs, papers_dir: Path, *, agent=None, compile_pd
         "The paper and abstract reviews are the hard checks above (catalogue agent); they found nothing to revise."
         if not before else "The catalogue agent cannot revise prose; the findings above remain."]
     for i, line in enumerate(changelog):
-        numbers.add(f"review.{i}", line, "raw", "quote", reviewer=(agent.__class__.__name__ if agent else "catalogue"))
+        numbers.add(f"review.{i}", line, "raw", "quote", reviewer=(agent.backend if agent else "catalogue"))
     doc.section("Appendix A. Review and revision").blocks = [Block("list", items=[f"⟦review.{i}⟧"
                                                                                   for i in range(len(changelog))])]
     findings = check(doc, numbers, a)

@@ -8,7 +8,8 @@ Use it as a fixture (tests/conftest.py registers this module as a plugin for eve
         llm_server.script("propose", {"ideas": [...]})          # a JSON object: the reply content
         llm_server.script("review", "not json", Status(500), Delay(5.0, {...}))
         llm_server.always("refine", Status(500))                # when the task's queue is empty
-        agent = OpenAIAgent(base_url=llm_server.base_url, model="scripted", api_key="k", transcripts=...)
+        agent = ChatAgent(OpenAITransport(base_url=llm_server.base_url, model="scripted", api_key="k"),
+                          transcripts=...)
         ...
         llm_server.requests              # every request received: dicts with task, body, messages, path
         llm_server.requests_for("review")
@@ -20,7 +21,11 @@ Replies, per task (the task is read from the system message's first line `task: 
   Delay(seconds, then) waits (longer than the client's timeout, to test timeouts), then sends `then`
 A request with no reply left gets HTTP 400 naming the task (not retried), so a test that
 asks more than it scripted fails with a clear message. Also a context manager outside pytest:
-`with ScriptedLLMServer() as server: ...`."""
+`with ScriptedLLMServer() as server: ...`.
+
+The script, the request log and the HTTP plumbing are the same for every wire format; a
+subclass speaks another one by overriding the dialect: `PATH`, `BASE_PATH`, `task_of`,
+`refuse`, `completion` and `error`: tests/helpers/anthropic_server.py speaks the Messages API."""
 
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ __all__ = ["ScriptedLLMServer", "Status", "Delay", "llm_server"]
 class Status:
     code: int
     body: str = ""
+    headers: tuple = ()  # extra (name, value) response headers, e.g. (("retry-after", "2"),)
 
 
 @dataclass(frozen=True)
@@ -49,15 +55,16 @@ class Delay:
     then: Any = None
 
 
-def _task_of(messages: list) -> str | None:
-    for m in messages or []:
-        if isinstance(m, dict) and m.get("role") == "system" and isinstance(m.get("content"), str):
-            first = m["content"].split("\n", 1)[0].strip()
-            return first[len("task:"):].strip() if first.startswith("task:") else None
-    return None
+def task_of_system(text) -> str | None:
+    """The task named on a system prompt's first line `task: <name>`, or None."""
+    first = text.split("\n", 1)[0].strip() if isinstance(text, str) else ""
+    return first[len("task:"):].strip() if first.startswith("task:") else None
 
 
 class ScriptedLLMServer:
+    PATH = "/v1/chat/completions"  # the one route of this dialect
+    BASE_PATH = "/v1"  # what the client's base URL ends in (it appends the rest of PATH)
+
     def __init__(self, model: str = "scripted-model"):
         self.model = model
         self.requests: list[dict] = []
@@ -98,11 +105,40 @@ class ScriptedLLMServer:
                 return self._always[task]
         return Status(400, f"agent_server: no scripted reply left for task {task!r}")
 
+    # -- the dialect: OpenAI chat completions -------------------------------------------------
+    def task_of(self, body: dict) -> str | None:
+        for m in body.get("messages") or []:
+            if isinstance(m, dict) and m.get("role") == "system":
+                return task_of_system(m.get("content"))
+        return None
+
+    def refuse(self, headers: dict, body: dict) -> Status | None:
+        """A Status for a request the real API would refuse, before the script is read."""
+        return None
+
+    def completion(self, body: dict, content: Any, number: int) -> dict:
+        """The success payload carrying `content` (a scripted reply that is not a Status or Delay)."""
+        content = content if isinstance(content, str) else json.dumps(content)
+        messages = body.get("messages") or []
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
+        completion_tokens = max(1, len(content) // 4)
+        return {"id": f"chatcmpl-{number}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", self.model),
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens}}
+
+    def error(self, status: Status) -> tuple[dict, dict]:
+        """The error payload and headers; 5xx carry `retry-after-ms: 10` so the client retries at once."""
+        headers = {"retry-after-ms": "10"} if status.code >= 500 else {}
+        return ({"error": {"message": status.body or f"scripted HTTP {status.code}", "type": "server_error",
+                           "code": status.code}}, {**headers, **dict(status.headers)})
+
     # -- lifecycle ------------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host}:{port}{self.BASE_PATH}"
 
     def start(self) -> "ScriptedLLMServer":
         server = self
@@ -119,33 +155,28 @@ class ScriptedLLMServer:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
                     body = {}
-                messages = body.get("messages") or []
-                task = _task_of(messages)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                task = server.task_of(body)
                 with server._lock:
-                    server.requests.append({"path": self.path, "task": task, "body": body, "messages": messages,
-                                            "authorization": self.headers.get("authorization"), "time": time.time()})
-                if self.path.rstrip("/") != "/v1/chat/completions":
-                    return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
-                reply = server._next_reply(task)
+                    server.requests.append({"path": self.path, "task": task, "body": body,
+                                            "messages": body.get("messages") or [], "headers": headers,
+                                            "authorization": headers.get("authorization"), "time": time.time()})
+                    number = len(server.requests)
+                if self.path.rstrip("/") != server.PATH:
+                    return self._error(Status(404, f"no route {self.path}"))
+                refused = server.refuse(headers, body)
+                reply = refused if refused is not None else server._next_reply(task)
                 if isinstance(reply, Delay):
                     if server._stop.wait(reply.seconds):
                         return
                     reply = reply.then if reply.then is not None else Status(500, "delayed reply with nothing after")
                 if isinstance(reply, Status):
-                    headers = {"retry-after-ms": "10"} if reply.code >= 500 else {}
-                    return self._send(reply.code, {"error": {"message": reply.body or f"scripted HTTP {reply.code}",
-                                                             "type": "server_error", "code": reply.code}}, headers)
-                content = reply if isinstance(reply, str) else json.dumps(reply)
-                prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
-                completion_tokens = max(1, len(content) // 4)
-                self._send(200, {
-                    "id": f"chatcmpl-{len(server.requests)}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", server.model),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                              "total_tokens": prompt_tokens + completion_tokens},
-                })
+                    return self._error(reply)
+                self._send(200, server.completion(body, reply, number))
+
+            def _error(self, status: Status) -> None:
+                payload, headers = server.error(status)
+                self._send(status.code, payload, headers)
 
             def _send(self, code: int, payload: dict, headers: dict | None = None) -> None:
                 data = json.dumps(payload).encode()
