@@ -213,7 +213,7 @@ class TrainingSession:
             take = min(B - have, n_windows - offset)
             rows.append(self._permutation(seed, epoch, n_windows)[offset : offset + take])
             have += take
-        idx = torch.cat(rows).to(self.device) * full
+        idx = torch.cat(rows) * full
         windows = self.train_tokens_t[idx[:, None] + torch.arange(seq_len + 1, device=self.device)]
         return windows[:, :-1], windows[:, 1:]
 
@@ -221,7 +221,9 @@ class TrainingSession:
         key = (seed, epoch)
         if getattr(self, "_perm_key", None) != key:
             gen = torch.Generator().manual_seed(seed * 7919 + epoch)
-            self._perm, self._perm_key = torch.randperm(n, generator=gen), key
+            # On the device once per epoch: a host-to-device copy every step would make the host
+            # wait for the GPU's previous step (a sync in the loop). Same order as before.
+            self._perm, self._perm_key = torch.randperm(n, generator=gen).to(self.device), key
         return self._perm
 
     def evaluate(self) -> tuple[float, float]:
