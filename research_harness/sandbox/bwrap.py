@@ -176,7 +176,11 @@ def environment(job: Job) -> dict[str, str]:
 
 
 def command(job: Job, bwrap: str, argv: list[str]) -> list[str]:
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", *_system_binds()]
+    # --cap-drop ALL: started by root, bwrap keeps every capability in the sandbox's user
+    # namespace, and with CAP_SYS_ADMIN there the child could remount the read-only binds
+    # (the project's packages, the Python installation, /proc/sys) writable (measured).
+    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
+           *_system_binds()]
     for root in _python_roots():
         cmd += ["--ro-bind", str(root), str(root)]
     pkg_root = project_root()
