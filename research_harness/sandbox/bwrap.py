@@ -215,10 +215,8 @@ def run(job: Job, argv: list[str], mode: str = "bwrap") -> Outcome:
     """Run `argv` (the child's command) for `job`; mode "none" runs it without namespaces
     (the user's explicit opt-out), with the same environment and limits."""
     if mode == "bwrap":
-        bwrap = find_bwrap()
-        if bwrap is None:
-            raise SandboxUnavailable(unavailable_message("bwrap was not found"))
-        full, env, cwd = command(job, bwrap, argv), {}, None
+        require(mode)  # fail closed here too, whoever calls: a broken bwrap never gets model code
+        full, env, cwd = command(job, find_bwrap(), argv), {}, None
     elif mode == "none":
         full, env, cwd = argv, environment(job), job.out_dir
     else:
