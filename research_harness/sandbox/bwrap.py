@@ -15,8 +15,10 @@ What the child sees (everything else of the machine is absent, not merely read-o
 Limits: a wall-clock timeout (bwrap is killed; --die-with-parent and the pid namespace
 take the rest), and in the child before exec the address space (CPU only: CUDA maps
 far more than it uses), the size of any file it writes, open files and no core dumps;
-the process count is limited inside the sandbox's user namespace by the child's first
-statements (research_harness.sandbox.child), where it holds even for root.
+the process count is limited by the child's first statements (RLIMIT_NPROC,
+research_harness.sandbox.child), which do not bind root: for a caller that is root the
+sandbox starts in a pids cgroup capped at the same count, where a writable cgroup v1
+pids hierarchy exists (else, for root, the count is not limited).
 
 `probe()` says whether a sandbox can start here and, when not, why and what to do: model
 code is refused before it runs (fail closed) unless the user chose `--research-sandbox
@@ -201,8 +203,14 @@ def command(job: Job, bwrap: str, argv: list[str]) -> list[str]:
     return [*cmd, "--", *argv]
 
 
-def _limit(limits: Limits, cuda: bool):
+def _limit(limits: Limits, cuda: bool, cgroup: Path | None = None):
+    procs = os.fsencode(cgroup / "cgroup.procs") if cgroup else None
+
     def apply() -> None:  # runs in the forked child, before exec: async-signal-safe calls only
+        if procs:  # "0": the writing process; everything bwrap starts inherits the cgroup
+            fd = os.open(procs, os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
         if limits.memory_bytes and not cuda:
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
@@ -222,19 +230,63 @@ def run(job: Job, argv: list[str], mode: str = "bwrap") -> Outcome:
     else:
         raise ValueError(f"unknown sandbox mode {mode!r}; choose one of: {', '.join(MODES)}")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            cwd=cwd, start_new_session=True, preexec_fn=_limit(job.limits, job.device.startswith("cuda")))
+    cgroup = _pids_cgroup(job.limits.processes)
     try:
-        out, err = proc.communicate(job.stdin, timeout=job.limits.timeout_s)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        out, err = proc.communicate()
-        timed_out = True
-    except BaseException:
-        _kill(proc)  # interrupted: nothing the child started may outlive it
-        raise
+        proc = subprocess.Popen(full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                cwd=cwd, start_new_session=True,
+                                preexec_fn=_limit(job.limits, job.device.startswith("cuda"), cgroup))
+        try:
+            out, err = proc.communicate(job.stdin, timeout=job.limits.timeout_s)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            out, err = proc.communicate()
+            timed_out = True
+        except BaseException:
+            _kill(proc)  # interrupted: nothing the child started may outlive it
+            raise
+    finally:
+        _remove_cgroup(cgroup)
     return Outcome(proc.returncode, timed_out, time.perf_counter() - t0, _text(out), _text(err))
+
+
+def _pids_cgroup(limit: int) -> Path | None:
+    """For a caller that is root: a fresh pids cgroup capped at `limit` tasks, or None.
+
+    RLIMIT_NPROC (set by the child) does not bind root: the kernel exempts uid 0 of the
+    initial user namespace, and bwrap started by root maps the sandbox's uid 0 to it
+    (measured: 60 forks under a limit of 16). A pids cgroup counts every task whatever its
+    uid. Where none can be made (cgroup v2 without a delegated subtree, a read-only
+    /sys/fs/cgroup), the process count is not limited for root: docs/SECURITY.md says so."""
+    if os.geteuid() != 0:
+        return None  # RLIMIT_NPROC holds
+    try:
+        own = next(line.split(":", 2)[2].strip() for line in Path("/proc/self/cgroup").read_text().splitlines()
+                   if line.split(":", 2)[1] == "pids")
+        folder = Path("/sys/fs/cgroup/pids") / own.lstrip("/") / f"research-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+        folder.mkdir()
+    except (OSError, StopIteration, IndexError):
+        return None  # no cgroup v1 pids hierarchy here, or not writable
+    try:
+        (folder / "pids.max").write_text(str(limit))
+    except OSError:
+        _remove_cgroup(folder)
+        return None
+    return folder
+
+
+def _remove_cgroup(folder: Path | None) -> None:
+    """Remove the cgroup once its tasks are gone (the pid namespace dies with bwrap)."""
+    if folder is None:
+        return
+    for _ in range(50):
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:  # busy: the namespace's last tasks are still exiting
+            time.sleep(0.1)
 
 
 def _kill(proc: subprocess.Popen) -> None:
