@@ -184,12 +184,7 @@ class Workspace:
 
     def stage(self, name: str) -> Path:
         """The attack module with this test's paths, port and marker filled in."""
-        source = (ATTACKS / f"{name}.py").read_text()
-        for placeholder, value in (("@WS@", str(self.root)), ("@MARK@", self.mark), ("@PORT@", str(self.listener.port)),
-                                   ("@ABSTRACT@", self.listener.abstract), ("@HOMEFILE@", str(self.home_file)),
-                                   ("@DATA@", os.environ.get("RESEARCH_DATA_DIR", "")), ("@PPID@", str(os.getpid())),
-                                   ("@PROJECT@", str(PROJECT))):
-            source = source.replace(placeholder, value)
+        source = fill((ATTACKS / f"{name}.py").read_text(), self.root, self.mark, self.listener, self.home_file)
         path = self.root / ".sandbox" / "staged" / f"{name}.py"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source)
@@ -217,6 +212,17 @@ class Workspace:
             for name in filenames:
                 data = Path(dirpath, name).read_bytes()
                 assert not any(form.encode() in data for form in key_forms()), f"the key is in {dirpath}/{name}"
+
+
+def fill(source: str, root: Path, mark: str, listener: Listener, home_file: Path) -> str:
+    """An attack module's placeholders (inside string literals) replaced by this test's
+    workspace, marker, listener, planted key file, data cache, pid and project root."""
+    for placeholder, value in (("@WS@", str(root)), ("@MARK@", mark), ("@PORT@", str(listener.port)),
+                               ("@ABSTRACT@", listener.abstract), ("@HOMEFILE@", str(home_file)),
+                               ("@DATA@", os.environ.get("RESEARCH_DATA_DIR", "")), ("@PPID@", str(os.getpid())),
+                               ("@PROJECT@", str(PROJECT))):
+        source = source.replace(placeholder, value)
+    return source
 
 
 def _cmdline(pid: str) -> bytes:
@@ -389,3 +395,115 @@ def test_sandbox_none_runs_the_module_and_the_record_says_so(tmp_path, corpus, m
                     configured={"noop_attack": {}}).bind_data(corpus)
     record = jobs.train(plan, 42, workspace=tmp_path, mode="none", threads=1, timeout_s=300)
     assert record["sandbox"]["mode"] == "none" and record["status"] == "finished"
+
+
+# -- end to end: implement -> smoke -> verify -> arms, the model's replies scripted ------------
+
+@pytest.fixture
+def study(tmp_path, sandbox, secrets, listener, data_dir):
+    """A workspace with a trained baseline seed 42 (the other seeds planted), as the agent
+    loop's tests have it; the backend holds the fake key as its API key."""
+    pytest.importorskip("openai", reason="needs the [agent] extra: pip install 'research_harness[agent]'")
+    from research_harness.baseline import BASELINE
+    from research_harness.runner import Runner
+    from research_harness.workspace import BASELINE_SEEDS, Settings
+    from research_harness.workspace import Workspace as Space
+
+    listener.received.clear()
+    runner = Runner(Settings(research_dir=tmp_path, tokens=3000, preset="tiny", device="cpu"), Space(tmp_path),
+                    log=lambda *a: None)
+    base42, _ = runner.get_or_train(BASELINE, 42)
+    for i, seed in enumerate(BASELINE_SEEDS[1:]):
+        rec = copy.deepcopy(base42)
+        rec.pop("record_path")
+        key = runner.key(BASELINE, seed)
+        rec.update(seed=seed, val_loss=base42["val_loss"] + 0.01 * (i - 1.5), run_key=key)
+        runner.store.put(rec, run_key=key, arm="baseline")
+    return runner
+
+
+def scripted_discovery(server, runner, *modules):
+    from research_harness.agent.openai_backend import OpenAIAgent
+    from research_harness.agent.transcripts import TranscriptStore
+    from research_harness.discovery.study import Discovery
+    from test_agent_loop import IDEAS, REFINE, REVIEW
+
+    server.script("propose", IDEAS)
+    server.script("review", REVIEW)
+    server.script("refine", REFINE)
+    server.script("implement", *({"module": m} for m in modules))
+    agent = OpenAIAgent(base_url=server.base_url, model="scripted-model", api_key=KEY, timeout=10, max_retries=1,
+                        transcripts=TranscriptStore.for_workspace(runner.workspace.root))
+    disc = Discovery(runner, agent=agent)
+    disc.review(1)
+    disc.refine(1)
+    return disc
+
+
+def as_head_temp(name: str, runner, mark: str, listener, home_file) -> str:
+    """An attack module as the model's reply for the idea `head_temp`."""
+    source = fill((ATTACKS / f"{name}.py").read_text(), runner.workspace.root, mark, listener, home_file)
+    return source.replace(f'name="{name}"', 'name="head_temp"')
+
+
+def nothing_escaped(root: Path, mark: str, listener, server, records_before: dict) -> None:
+    assert {p: h for p, h in snapshot(root / "runs").items() if p in records_before} == records_before
+    assert not (root / "conftest.py").exists() and not (root / "experiments" / "ideas" / "planted.py").exists()
+    assert all("forged" not in p.read_text() for p in (root / "docs" / "research").glob("*"))
+    for folder in (Path("/tmp"), Path("/dev/shm"), Path.home(), PROJECT):
+        assert not list(folder.glob(f"*{mark}*")), f"a marker appeared in {folder}"
+    assert listener.received == []
+    for dirpath, _, filenames in os.walk(root):  # journal, records, transcripts, reports
+        for name in filenames:
+            data = Path(dirpath, name).read_bytes()
+            assert not any(form.encode() in data for form in key_forms()), f"the key is in {dirpath}/{name}"
+    sent = json.dumps([r["messages"] for r in server.requests])  # what went to the model
+    assert not any(form in sent for form in key_forms())
+
+
+def test_end_to_end_an_attacking_module_verifies_bit_identically_and_its_arm_is_the_parents_evaluation(
+        study, llm_server, listener, secrets, monkeypatch):
+    """The lint is switched off here on purpose: the module reaches the sandbox as if the
+    lint had missed every one of its attacks. It passes (it leaves the model alone), and
+    every number stored is the study process's evaluation of the export."""
+    import research_harness.sandbox.guard as guard
+
+    monkeypatch.setattr(guard, "check_module", lambda source: [])
+    mark = f"rhattack{uuid.uuid4().hex[:10]}"
+    root = study.workspace.root
+    records_before = snapshot(root / "runs")
+    disc = scripted_discovery(llm_server, study, as_head_temp("e2e_head_temp", study, mark, listener, secrets))
+    info = disc.implement(1)
+    assert info["ok"] and info["generated"] and info["sandbox"] == "bwrap"
+    verification = disc.verify(1)
+    assert verification["passed"] and verification["bit_identical"]  # flag off in the sandbox == baseline here
+    record, trained = disc.arm_run(1, "exp", 42)
+    from research_harness.baseline import BASELINE
+
+    baseline = study.lookup(BASELINE, 42)
+    assert trained and record["sandbox"]["mode"] == "bwrap" and record["flags"] == ["head_temp"]
+    assert record["val_loss"] == baseline["val_loss"]  # not a tenth of it, not 0.01: the parent's number
+    nothing_escaped(root, mark, listener, llm_server, records_before)
+
+
+def test_end_to_end_look_ahead_is_refused_and_the_reason_goes_back_to_the_model_once(
+        study, llm_server, listener, secrets):
+    """Two modules that pass the lint and leak (within a row, then across rows): both are
+    refused by the study process's leak probe, the first reason goes back to the model, and
+    the idea fails without a module in generated/."""
+    from research_harness.discovery.study import IdeaFailed
+
+    mark = f"rhattack{uuid.uuid4().hex[:10]}"
+    root = study.workspace.root
+    records_before = snapshot(root / "runs")
+    disc = scripted_discovery(llm_server, study, *(as_head_temp(n, study, mark, listener, secrets)
+                                                   for n in ("lookahead_row", "mix_rows")))
+    with pytest.raises(IdeaFailed, match="failed twice"):
+        disc.implement(1)
+    entry = disc.journal().entry_for_slot(1)
+    errors = [a["error"] for a in entry.implementation["attempts"]]
+    assert entry.status == "Failed" and "reads future tokens" in errors[0] and "mixes rows" in errors[1]
+    repair = json.dumps(llm_server.requests_for("implement")[1]["messages"])
+    assert "reads future tokens" in repair  # the reason went back to the model
+    assert not (root / "experiments" / "ideas" / "generated" / "head_temp.py").exists()
+    nothing_escaped(root, mark, listener, llm_server, records_before)
