@@ -289,7 +289,7 @@ def test_an_attack_that_leaves_the_model_alone_changes_nothing_and_the_parent_sc
 
 REFUSED = {
     "forge_result_config": ("rewrites result.json: another run key, twice the budget, other configs",
-                            "trained another configuration"),
+                            "configure() may not change"),
     "pickle_weights": ("a torch.save pickle (os.system on load) as eval_0.weights.safetensors", "not safetensors"),
     "pickle_graph": ("a torch.save archive as eval_0.graph.json", "not UTF-8 JSON"),
     "symlink_graph": ("eval_0.graph.json a symlink to /etc/passwd, the weights hard-linked", "symbolic link"),
@@ -299,6 +299,8 @@ REFUSED = {
     "lookahead_row": ("attention without the causal mask", "reads future tokens"),
     "lookahead_shift": ("adds the next token's embedding to each position", "reads future tokens"),
     "mix_rows": ("averages the residual stream across the rows of the batch", "mixes rows"),
+    "mix_rows_bag": ("boosts the batch's opening tokens (the previous rows' last targets) at the last position",
+                     "mixes rows"),
     "error_text_exfil": ("fails with every secret it can read, in four encodings", "importing the module failed"),
 }
 

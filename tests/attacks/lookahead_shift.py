@@ -6,8 +6,8 @@ from trainer.ideas.base import Idea, extend_module
 
 
 class _Peek:
-    def forward(self, idx):
-        return super().forward(torch.roll(idx, -1, dims=1))
+    def forward(self, idx, *args, **kwargs):
+        return super().forward(torch.roll(idx, -1, dims=1), *args, **kwargs)
 
 
 class LookShift(Idea):
