@@ -40,8 +40,14 @@ written for trusted files; each item is a way it can be abused or an evaluation 
 - Metadata. Free text (stack traces, nn_module_stack, source_fn_stack, custom JSON,
   from_node) is dropped: it names Python objects the deserializer resolves, and nothing
   in the parent needs it. `module_call_graph` (pytree specs) is dropped for the same reason.
-- Mutation. A graph whose outputs write back into buffers or inputs (any output spec but
-  one USER_OUTPUT) is refused: evaluation must not carry state from one batch to the next.
+- Mutation. `export_for_eval` functionalizes the export (an empty decomposition table:
+  nothing is decomposed), so a write into a buffer or an input, even through a view, is an
+  output spec (BUFFER_MUTATION, USER_INPUT_MUTATION) rather than an in-place op on some
+  alias. Any output spec but one USER_OUTPUT is refused, and in-place ops are not on the
+  allow-list: evaluation must not carry state from one batch to the next.
+- Shapes. The size cap reads the metadata the graph declares; the rebuilt graph is then run
+  on fake tensors (no memory, no compute) and every operator's real output must match its
+  declared shape and dtype, so a graph cannot hide a huge allocation behind small metadata.
   Custom objects, effect tokens and non-tensor inputs are refused; exactly one user input
   (the tokens) and one output (the logits).
 - Weights. The names, shapes and dtypes of the safetensors tensors must equal the graph's
@@ -68,6 +74,7 @@ import operator
 import os
 import re
 import stat
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -99,13 +106,14 @@ class FileRefused(Refused):
 
 
 # -- the operator allow-list ---------------------------------------------------------------
-# What the exports of the GPT and all 11 built-in ideas use at tiny and cpu-small (measured:
-# without run_decompositions, torch.export keeps these composite ops) ...
+# What the exports of the GPT and all 11 built-in ideas use at tiny and cpu-small (measured,
+# before and after functionalization: an empty decomposition table keeps the composite ops) ...
 _USED_BY_BUILTINS = """
 _assert_tensor_metadata.default add.Tensor alias.default cat.default chunk.default div.Tensor
 embedding.default linear.default mul.Tensor relu.default reshape.default rms_norm.default
 rsub.Scalar scaled_dot_product_attention.default sigmoid.default slice.Tensor square.default
-sub.Tensor tanh.default to.dtype transpose.int view.default
+sub.Tensor tanh.default to.dtype transpose.int view.default _unsafe_view.default clone.default
+split.Tensor
 """
 # ... plus pure, deterministic tensor ops a model-written idea plausibly needs. No random
 # numbers (rand*, bernoulli, dropout, normal, uniform, multinomial, randperm), no
@@ -124,8 +132,8 @@ softmax.int log_softmax.int
 matmul.default mm.default bmm.default addmm.default baddbmm.default einsum.default outer.default
 layer_norm.default
 permute.default t.default unsqueeze.default squeeze.dim squeeze.dims expand.default
-flatten.using_ints unflatten.int contiguous.default clone.default select.int narrow.default
-split.Tensor split_with_sizes.default unbind.int stack.default repeat.default
+flatten.using_ints unflatten.int contiguous.default select.int narrow.default
+split_with_sizes.default unbind.int stack.default repeat.default
 repeat_interleave.self_int flip.default roll.default index_select.default gather.default
 index.Tensor tril.default triu.default detach.default type_as.default _to_copy.default
 lift_fresh_copy.default
@@ -166,9 +174,9 @@ def export_for_eval(model: torch.nn.Module, batch_size: int, seq_len: int,
     """The model's logits path, exported at the evaluation batch's static shape: the graph as
     the export's JSON and the weights as a flat dict of contiguous CPU tensors.
 
-    Not decomposed (no run_decompositions): the composite ops (linear, rms_norm, SDPA) then
-    run the same kernels as eager, so on CPU the parent's logits equal the in-process ones
-    bit for bit (measured on the GPT and all built-in ideas)."""
+    Functionalized but not decomposed: the composite ops (linear, rms_norm, SDPA) run the
+    same kernels as eager, so on CPU the parent's logits equal the in-process ones bit for
+    bit (measured on the GPT and all built-in ideas, tiny and cpu-small)."""
     from torch._export.serde.serialize import serialize  # noqa: PLC0415
 
     was_training = model.training
@@ -176,6 +184,14 @@ def export_for_eval(model: torch.nn.Module, batch_size: int, seq_len: int,
     try:
         x = torch.zeros(batch_size, seq_len, dtype=torch.long, device=device)
         ep = torch.export.export(model, (x,), strict=False)
+        # Functionalize, with an empty decomposition table (nothing is decomposed): the
+        # training IR keeps in-place ops, and a write into a buffer (even through a view)
+        # is then only visible as an aten.add_ on some alias. Functionalized, every write
+        # to state is a BUFFER_MUTATION output the parent can refuse by name, and `x += y`
+        # on an intermediate is an ordinary add.
+        with warnings.catch_warnings():  # torch's own pytree deprecation notice, not ours to fix
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated", category=FutureWarning)
+            ep = ep.run_decompositions({})
     finally:
         model.train(was_training)
     # Only the JSON: the state_dict / constants / example_inputs parts are pickles.
@@ -221,13 +237,17 @@ def read_limited(dir_fd_or_folder: int | str | Path, name: str, max_bytes: int) 
     own_fd = None
     if not isinstance(dir_fd_or_folder, int):
         own_fd = os.open(dir_fd_or_folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    dir_fd = own_fd if own_fd is not None else dir_fd_or_folder
     try:
         try:
             # O_NONBLOCK: opening a FIFO must not wait for a writer.
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                         dir_fd=own_fd if own_fd is not None else dir_fd_or_folder)
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
         except OSError as exc:
-            if os.path.islink(os.path.join(f"/proc/self/fd/{own_fd if own_fd is not None else dir_fd_or_folder}", name)):
+            try:
+                is_link = stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+            except OSError:
+                is_link = False
+            if is_link:
                 raise FileRefused(f"{name} is a symbolic link; write a regular file") from exc
             raise FileRefused(f"{name} cannot be opened: {exc.strerror}") from exc
         with os.fdopen(fd, "rb") as f:
@@ -492,8 +512,8 @@ class _Checker:
                 _refuse("the graph has symbolic values; export at the evaluation batch's static shape")
         if g.get("custom_obj_values"):
             _refuse("the graph uses custom objects; only tensors are allowed")
-        if not isinstance(g["tensor_values"], dict) or not isinstance(g["nodes"], list) or len(g["nodes"]) > MAX_NODES:
-            _refuse("the graph's tensor_values or nodes are malformed")
+        if not isinstance(g["tensor_values"], dict):
+            _refuse("the graph's tensor_values are malformed")
         tensor_values = {_name(k, "a tensor"): self.tensor_meta(v, f"tensor {k}") for k, v in g["tensor_values"].items()}
         if not isinstance(g["inputs"], list) or not isinstance(g["outputs"], list):
             _refuse("the graph's inputs or outputs are malformed")
@@ -503,13 +523,16 @@ class _Checker:
             if tag != "as_tensor":
                 _refuse(f"a graph input of kind {str(tag)[:40]!r}: only tensors are accepted")
             inputs.append({"as_tensor": self.tensor_ref(v, "a graph input")})
-        if len(g["outputs"]) != 1 or _union(g["outputs"][0], "the graph output")[0] != "as_tensor":
-            _refuse(f"the graph has {len(g['outputs'])} outputs; the model must return only the logits tensor")
+        outputs = []
+        for o in g["outputs"]:
+            if _union(o, "a graph output")[0] != "as_tensor":
+                _refuse("a graph output is not a tensor; the model must return only the logits tensor")
+            outputs.append(self.argument(o, "a graph output"))
         is_single = g.get("is_single_tensor_return", False)
         if not isinstance(is_single, bool):
             _refuse("is_single_tensor_return is not a boolean")
-        return {"inputs": inputs, "outputs": [self.argument(g["outputs"][0], "the graph output")],
-                "nodes": [self.node(n, i) for i, n in enumerate(g["nodes"])], "tensor_values": tensor_values,
+        # Nodes are checked after the signature (program()), whose refusals say more.
+        return {"inputs": inputs, "outputs": outputs, "nodes": None, "tensor_values": tensor_values,
                 "sym_int_values": {}, "sym_bool_values": {}, "is_single_tensor_return": is_single,
                 "custom_obj_values": {}, "sym_float_values": {}}
 
@@ -565,12 +588,13 @@ class _Checker:
                         "evaluation must not change the model's state")
             if kind != "user_output":
                 _refuse(f"the graph has an output of kind {str(kind)[:40]!r}; only the logits are allowed")
-        if len(outs) != 1:
-            _refuse(f"the graph has {len(outs)} outputs; the model must return only the logits tensor")
+        for n in (len(outs), len(graph["outputs"])):
+            if n != 1:
+                _refuse(f"the graph has {n} outputs; the model must return only the logits tensor")
         _, v = _union(outs[0], "an output spec")
         _fields(v, {"arg"}, "the user output", {"arg"})
         out = self.argument(v["arg"], "the user output")
-        if out != graph["outputs"][0]:
+        if graph["outputs"] != [out]:
             _refuse("the signature's output does not match the graph's")
         return {"input_specs": clean_inputs, "output_specs": [{"user_output": {"arg": out}}]}
 
@@ -582,8 +606,8 @@ class _Checker:
             _refuse("the graph has range constraints (symbolic shapes); export at a static shape")
         if d.get("guards_code", []) != []:
             _refuse("the graph carries guard code (Python source), which is not accepted")
-        if d.get("verifiers", []) not in ([], ["TRAINING"]):
-            _refuse("the graph names an unexpected verifier; export with torch.export.export, not decomposed")
+        if d.get("verifiers", []) != ["ATEN"]:  # what a functionalized export names
+            _refuse("the graph is not a functional (ATEN dialect) export; export with export_for_eval")
         ov = d["opset_version"]
         if not isinstance(ov, dict) or set(ov) - {"aten"} or not all(_is_int(v) for v in ov.values()):
             _refuse("the graph's opset_version is malformed")
@@ -598,6 +622,9 @@ class _Checker:
             _refuse("the graph's outputs are namedtuples; return the logits tensor")
         graph = self.graph(gm["graph"])
         signature = self.signature(gm["signature"], graph)
+        if not isinstance(gm["graph"]["nodes"], list) or len(gm["graph"]["nodes"]) > MAX_NODES:
+            _refuse("the graph's nodes are malformed")
+        graph["nodes"] = [self.node(n, i) for i, n in enumerate(gm["graph"]["nodes"])]
         return {"graph_module": {"graph": graph, "signature": signature,
                                  # Dropped: pytree specs and submodule names, only used by module().
                                  "module_call_graph": [], "metadata": {}, "treespec_namedtuple_fields": {}},
@@ -687,6 +714,7 @@ def load_export(graph_bytes: bytes, weights_bytes: bytes, device: str | torch.de
         _refuse("the rebuilt graph has submodules, which are not allowed")
     lifted = [state_dict.get(n, constants.get(n)) if n is not None else None for n in order]
     user_index = order.index(None)
+    _check_shapes(gm, lifted, user_index, input_shape, device)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.long or tuple(x.shape) != input_shape:
@@ -698,6 +726,32 @@ def load_export(graph_bytes: bytes, weights_bytes: bytes, device: str | torch.de
         return out[0] if isinstance(out, (tuple, list)) else out
 
     return forward
+
+
+def _check_shapes(gm, lifted: list, user_index: int, input_shape: tuple, device: torch.device) -> None:
+    """Runs the graph on fake tensors (no memory, no compute) and compares what each operator
+    really produces with the metadata the graph declares: the size cap above reads that
+    metadata, and a graph that lies in it (a `full` of 10^10 elements declared as [8]) would
+    make the parent allocate without bound."""
+    from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: PLC0415
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp  # noqa: PLC0415
+
+    declared = {node: node.meta.get("val") for node in gm.graph.nodes}
+    with FakeTensorMode(allow_non_fake_inputs=False) as mode:
+        args = [mode.from_tensor(t) if t is not None else torch.empty(input_shape, dtype=torch.long, device=device)
+                for t in lifted]
+        try:
+            FakeTensorProp(gm, mode).propagate_dont_convert_inputs(*args)
+        except Exception as exc:  # noqa: BLE001 - operators that cannot run on these shapes
+            _refuse(f"the graph does not run on its own shapes: {type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}")
+    for node, want in declared.items():
+        got = node.meta.get("val")
+        for a, b in zip(*(v if isinstance(v, (tuple, list)) else (v,) for v in (got, want))):
+            if isinstance(a, torch.Tensor) and (not isinstance(b, torch.Tensor) or a.shape != b.shape or a.dtype != b.dtype):
+                _refuse(f"node {node.name}: the graph declares {getattr(b, 'shape', b)} but the operator makes "
+                        f"{a.dtype} {list(a.shape)}")
+            if isinstance(a, torch.Tensor) and a.numel() > MAX_NUMEL:
+                _refuse(f"node {node.name}: a tensor of {a.numel()} elements is over the limit of {MAX_NUMEL}")
 
 
 # -- parent side: the leak probe ------------------------------------------------------------
