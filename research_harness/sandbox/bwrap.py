@@ -180,7 +180,8 @@ def environment(job: Job) -> dict[str, str]:
 def command(job: Job, bwrap: str, argv: list[str]) -> list[str]:
     # --cap-drop ALL: started by root, bwrap keeps every capability in the sandbox's user
     # namespace, and with CAP_SYS_ADMIN there the child could remount the read-only binds
-    # (the project's packages, the Python installation, /proc/sys) writable (measured).
+    # (the project's packages, the Python installation, the training data) writable
+    # (measured: a file written into trainer/).
     cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
            *_system_binds()]
     for root in _python_roots():
