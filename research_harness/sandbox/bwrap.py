@@ -184,12 +184,14 @@ def command(job: Job, bwrap: str, argv: list[str]) -> list[str]:
     # (measured: a file written into trainer/).
     cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
            *_system_binds()]
+    # The private /tmp first: mounted after the binds, it would hide a Python installation
+    # or a project checkout that lives under /tmp (measured: "No module named 'trainer'").
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     for root in _python_roots():
         cmd += ["--ro-bind", str(root), str(root)]
     pkg_root = project_root()
     for package in ("trainer", "research_harness"):
         cmd += ["--ro-bind", str(pkg_root / package), str(pkg_root / package)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     if job.device.startswith("cuda"):
         cmd += _cuda_binds()
     cmd += ["--dir", str(IDEAS), "--dir", str(DATA)]
