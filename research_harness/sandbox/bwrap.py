@@ -15,8 +15,10 @@ What the child sees (everything else of the machine is absent, not merely read-o
 Limits: a wall-clock timeout (bwrap is killed; --die-with-parent and the pid namespace
 take the rest), and in the child before exec the address space (CPU only: CUDA maps
 far more than it uses), the size of any file it writes, open files and no core dumps;
-the process count is limited inside the sandbox's user namespace by the child's first
-statements (research_harness.sandbox.child), where it holds even for root.
+the process count is limited by the child's first statements (RLIMIT_NPROC,
+research_harness.sandbox.child), which do not bind root: for a caller that is root the
+sandbox starts in a pids cgroup capped at the same count, where a writable cgroup v1
+pids hierarchy exists (else, for root, the count is not limited).
 
 `probe()` says whether a sandbox can start here and, when not, why and what to do: model
 code is refused before it runs (fail closed) unless the user chose `--research-sandbox
@@ -176,13 +178,20 @@ def environment(job: Job) -> dict[str, str]:
 
 
 def command(job: Job, bwrap: str, argv: list[str]) -> list[str]:
-    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", *_system_binds()]
+    # --cap-drop ALL: started by root, bwrap keeps every capability in the sandbox's user
+    # namespace, and with CAP_SYS_ADMIN there the child could remount the read-only binds
+    # (the project's packages, the Python installation, the training data) writable
+    # (measured: a file written into trainer/).
+    cmd = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--cap-drop", "ALL",
+           *_system_binds()]
+    # The private /tmp first: mounted after the binds, it would hide a Python installation
+    # or a project checkout that lives under /tmp (measured: "No module named 'trainer'").
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     for root in _python_roots():
         cmd += ["--ro-bind", str(root), str(root)]
     pkg_root = project_root()
     for package in ("trainer", "research_harness"):
         cmd += ["--ro-bind", str(pkg_root / package), str(pkg_root / package)]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home"]
     if job.device.startswith("cuda"):
         cmd += _cuda_binds()
     cmd += ["--dir", str(IDEAS), "--dir", str(DATA)]
@@ -197,8 +206,14 @@ def command(job: Job, bwrap: str, argv: list[str]) -> list[str]:
     return [*cmd, "--", *argv]
 
 
-def _limit(limits: Limits, cuda: bool):
+def _limit(limits: Limits, cuda: bool, cgroup: Path | None = None):
+    procs = os.fsencode(cgroup / "cgroup.procs") if cgroup else None
+
     def apply() -> None:  # runs in the forked child, before exec: async-signal-safe calls only
+        if procs:  # "0": the writing process; everything bwrap starts inherits the cgroup
+            fd = os.open(procs, os.O_WRONLY)
+            os.write(fd, b"0")
+            os.close(fd)
         if limits.memory_bytes and not cuda:
             resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_bytes, limits.file_size_bytes))
@@ -211,28 +226,70 @@ def run(job: Job, argv: list[str], mode: str = "bwrap") -> Outcome:
     """Run `argv` (the child's command) for `job`; mode "none" runs it without namespaces
     (the user's explicit opt-out), with the same environment and limits."""
     if mode == "bwrap":
-        bwrap = find_bwrap()
-        if bwrap is None:
-            raise SandboxUnavailable(unavailable_message("bwrap was not found"))
-        full, env, cwd = command(job, bwrap, argv), {}, None
+        require(mode)  # fail closed here too, whoever calls: a broken bwrap never gets model code
+        full, env, cwd = command(job, find_bwrap(), argv), {}, None
     elif mode == "none":
         full, env, cwd = argv, environment(job), job.out_dir
     else:
         raise ValueError(f"unknown sandbox mode {mode!r}; choose one of: {', '.join(MODES)}")
     t0 = time.perf_counter()
-    proc = subprocess.Popen(full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                            cwd=cwd, start_new_session=True, preexec_fn=_limit(job.limits, job.device.startswith("cuda")))
+    cgroup = _pids_cgroup(job.limits.processes)
     try:
-        out, err = proc.communicate(job.stdin, timeout=job.limits.timeout_s)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        _kill(proc)
-        out, err = proc.communicate()
-        timed_out = True
-    except BaseException:
-        _kill(proc)  # interrupted: nothing the child started may outlive it
-        raise
+        proc = subprocess.Popen(full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                cwd=cwd, start_new_session=True,
+                                preexec_fn=_limit(job.limits, job.device.startswith("cuda"), cgroup))
+        try:
+            out, err = proc.communicate(job.stdin, timeout=job.limits.timeout_s)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            out, err = proc.communicate()
+            timed_out = True
+        except BaseException:
+            _kill(proc)  # interrupted: nothing the child started may outlive it
+            raise
+    finally:
+        _remove_cgroup(cgroup)
     return Outcome(proc.returncode, timed_out, time.perf_counter() - t0, _text(out), _text(err))
+
+
+def _pids_cgroup(limit: int) -> Path | None:
+    """For a caller that is root: a fresh pids cgroup capped at `limit` tasks, or None.
+
+    RLIMIT_NPROC (set by the child) does not bind root: the kernel exempts uid 0 of the
+    initial user namespace, and bwrap started by root maps the sandbox's uid 0 to it
+    (measured: 60 forks under a limit of 16). A pids cgroup counts every task whatever its
+    uid. Where none can be made (cgroup v2 without a delegated subtree, a read-only
+    /sys/fs/cgroup), the process count is not limited for root: docs/SECURITY.md says so."""
+    if os.geteuid() != 0:
+        return None  # RLIMIT_NPROC holds
+    try:
+        own = next(line.split(":", 2)[2].strip() for line in Path("/proc/self/cgroup").read_text().splitlines()
+                   if line.split(":", 2)[1] == "pids")
+        folder = Path("/sys/fs/cgroup/pids") / own.lstrip("/") / f"research-sandbox-{os.getpid()}-{time.monotonic_ns()}"
+        folder.mkdir()
+    except (OSError, StopIteration, IndexError):
+        return None  # no cgroup v1 pids hierarchy here, or not writable
+    try:
+        (folder / "pids.max").write_text(str(limit))
+    except OSError:
+        _remove_cgroup(folder)
+        return None
+    return folder
+
+
+def _remove_cgroup(folder: Path | None) -> None:
+    """Remove the cgroup once its tasks are gone (the pid namespace dies with bwrap)."""
+    if folder is None:
+        return
+    for _ in range(50):
+        try:
+            folder.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:  # busy: the namespace's last tasks are still exiting
+            time.sleep(0.1)
 
 
 def _kill(proc: subprocess.Popen) -> None:

@@ -31,8 +31,9 @@ class ExportFailed(RuntimeError):
 
 
 def _limit_processes(n: int) -> None:
-    # Set here, inside the sandbox's user namespace, where the kernel counts only the
-    # sandbox's own processes and enforces the limit even when the caller is root.
+    # Set here, inside the sandbox. It does not bind root (the kernel exempts uid 0 of the
+    # initial user namespace, which bwrap started by root maps the sandbox's uid 0 to):
+    # there the parent puts the sandbox in a pids cgroup instead (bwrap._pids_cgroup).
     resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
 
 

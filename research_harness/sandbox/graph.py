@@ -787,7 +787,11 @@ def causality_problem(forward: Callable[[torch.Tensor], torch.Tensor], windows: 
         return (a.float() - b).abs().max().item() if a.numel() else 0.0
 
     # Other rows: each target row kept, all other rows replaced by other real windows
-    # (rotated among themselves; with one other row, its own tokens rotated in time).
+    # (rotated among themselves; with one other row, its own tokens rotated in time), and
+    # then by their own tokens shifted by one id: a permutation leaves any aggregate over
+    # the batch (a mean of the rows' opening tokens, which are the previous rows' last
+    # targets) unchanged, a changed token does not (measured: such a model passed the
+    # permutation alone and lowered val_loss).
     for r in sorted({0, B // 2}) if B > 1 else []:
         others = [i for i in range(B) if i != r]
         w = windows.clone()
@@ -795,10 +799,13 @@ def causality_problem(forward: Callable[[torch.Tensor], torch.Tensor], windows: 
             w[others] = windows[others[1:] + others[:1]]
         else:
             w[others] = windows[others].roll(T // 2, dims=1)
-        diff = moved(forward(w)[r], base[r])
-        if not diff <= atol:  # also catches NaN
-            return (f"the model mixes rows of the batch: row {r}'s logits changed by {diff:.3g} when the other rows "
-                    f"changed (tolerance {atol:g}); each row must be computed from its own tokens only")
+        shifted = windows.clone()
+        shifted[others] = (windows[others] + 1) % base.size(-1)
+        for changed in (w, shifted):
+            diff = moved(forward(changed)[r], base[r])
+            if not diff <= atol:  # also catches NaN
+                return (f"the model mixes rows of the batch: row {r}'s logits changed by {diff:.3g} when the other "
+                        f"rows changed (tolerance {atol:g}); each row must be computed from its own tokens only")
     # Later tokens: row i is cut at position t_i; its tokens after t_i come from another window.
     cuts = sorted({0, T // 4, T // 2, (3 * T) // 4, T - 2} - {-1})
     w = windows.clone()

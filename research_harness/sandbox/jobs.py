@@ -206,9 +206,11 @@ def configure(modules: dict[str, Path], flags: list[str], *, preset: str, tokens
 
 
 def smoke_test(module_path: Path, workspace: Path, *, data, mode: str = "bwrap", timeout_s: float = SMOKE_TIMEOUT_S,
-               tokens: int = SMOKE_TOKENS, seed: int = 42, device: str = "cpu") -> SmokeResult:
+               tokens: int = SMOKE_TOKENS, seed: int = 42, device: str = "cpu",
+               limits: bwrap.Limits | None = None) -> SmokeResult:
     """Import, configure and smoke-train `module_path` with its flag on, in the sandbox; the
-    export is evaluated and probed here. `data` is a 4096-token-vocabulary dataset (tiny)."""
+    export is evaluated and probed here. `data` is a 4096-token-vocabulary dataset (tiny).
+    `limits` replaces the default limits (their timeout_s then replaces `timeout_s`)."""
     from trainer.ideas import UntrustedIdeaError, read_untrusted_idea  # noqa: PLC0415
 
     t0 = time.perf_counter()
@@ -222,7 +224,7 @@ def smoke_test(module_path: Path, workspace: Path, *, data, mode: str = "bwrap",
     log = ""
     try:
         job = bwrap.Job(out_dir=folder, modules={module_path.name: module_path}, data_files=data_files(data),
-                        limits=bwrap.Limits(timeout_s=timeout_s), device=device)
+                        limits=limits or bwrap.Limits(timeout_s=timeout_s), device=device)
         result, outcome = run_job(job, {"mode": "smoke", "preset": SMOKE_PRESET, "tokens": tokens, "flags": [name],
                                         "device": device, "seed": seed, "train_overrides": overrides}, mode)
         log = _tail(outcome.stderr)
