@@ -49,12 +49,9 @@ GiB = 1024 ** 3
 # -- the boundary must be there: one fixture decides skip or fail ---------------------------
 
 @pytest.fixture(scope="session")
-def sandbox():
-    problem = bwrap.probe()
-    if problem:
-        if os.environ.get("RESEARCH_REQUIRE_SANDBOX") == "1":
-            pytest.fail(f"RESEARCH_REQUIRE_SANDBOX=1 but no sandbox can start here: {problem}")
-        pytest.skip(f"no sandbox can start here: {problem}")
+def sandbox(require_sandbox):
+    """Every attack needs the real boundary: tests/conftest.py's require_sandbox skips, or
+    fails under RESEARCH_REQUIRE_SANDBOX=1."""
 
 
 # -- secrets, a listener, markers ---------------------------------------------------------------

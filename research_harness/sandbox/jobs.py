@@ -72,9 +72,10 @@ def sandbox_dir(workspace: Path, name: str) -> Path:
 def remove(folder: Path) -> None:
     """Remove a sandbox's folder, whatever permissions the child left on what it wrote."""
     def writable(func, path, _exc):
-        try:
-            os.chmod(os.path.dirname(path), 0o700)
-            os.chmod(path, 0o700)
+        try:  # never through a link the child planted: chmod follows links
+            for target in (os.path.dirname(path), path):
+                if not os.path.islink(target):
+                    os.chmod(target, 0o700)
         except OSError:
             pass
         func(path)
