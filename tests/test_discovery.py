@@ -202,6 +202,30 @@ def test_confirmation_seeds_can_confirm_a_preliminary_result(tmp_path, data_dir)
     assert "confirmation look" in runner.workspace.experiment_report("beta_idea", "3k").read_text()
 
 
+def test_no_confirmation_look_when_no_seed_can_be_added(tmp_path, data_dir):
+    """Regression (issue 15): with max_seeds 5 a gate that proceeds at 5 seeds leaves no seed to
+    add. A confirmation "look" on the same 5 seeds at the confirmation look's larger share of
+    alpha once turned this preliminary result into "Validated"; it must stay preliminary."""
+    runner = make_runner(tmp_path, confirm=True, max_seeds=5)
+    base42, _ = runner.get_or_train(BASELINE, 42)
+    for seed in BASELINE_SEEDS[1:]:
+        plant(runner, BASELINE, seed, base42["val_loss"] + OFFSETS[seed], base42)
+    disc = discovery_with(runner, [("mu_idea", "attention")])
+    # d = 0.499 at 3 seeds (suggestive), 0.52 at 5 (proceed); paired p = 0.0063 at 5 seeds: not confirmed
+    # at the second look's alpha (0.25 * 0.05 / 3) but it would be at the confirmation look's (0.5 * 0.05 / 3).
+    offsets = {42: -0.0072, 137: 0.0079, 256: -0.0181, 512: 0.0066, 1024: -0.0319}
+    assert run_slot(disc, 1, offsets, base42) == "Proceeded (preliminary)"
+    entry = disc.journal().entry_for_slot(1)
+    assert [d["decision"] for d in entry.decisions] == ["suggestive", "proceed"]
+    with pytest.raises(SlotSkipped, match="no seed can be added"):
+        disc.confirmation_seeds(1)
+    with pytest.raises(SlotSkipped, match="no seed can be added"):
+        disc.confirm(1)
+    entry = disc.journal().entry_for_slot(1)
+    assert entry.status == "Proceeded (preliminary)" and entry.evidence["level"] == "preliminary"
+    assert [d["look"] for d in entry.decisions] == [0, 1]  # no look recorded on the same seeds
+
+
 def test_suggestive_branch_runs_the_extension_seeds_and_decides_again(study):
     runner, base42 = study
     disc = discovery_with(runner, [("gamma_idea", "optimizer")])

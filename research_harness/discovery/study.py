@@ -432,7 +432,14 @@ class Discovery(ImplementationSteps):
         if planned is not None:
             return [s for s in planned if s not in current]
         test = gates.evidence_test(*self.look_pairs(entry, [current])[0])
-        return gates.confirmation_seeds(current, test, design["max_seeds"])
+        extra = gates.confirmation_seeds(current, test, design["max_seeds"])
+        if not extra:
+            # A look on the gate's own seeds adds no data, only a larger share of alpha: it is
+            # no confirmation, so none is recorded and the result stays preliminary.
+            raise SlotSkipped(f"no confirmation: the gate's {len(current)} seeds per arm already reach the design's "
+                              f"most seeds ({design['max_seeds']}), so no seed can be added; the result stays "
+                              "preliminary")
+        return extra
 
     def confirmation_run(self, slot: int, which: str, seed: int) -> tuple[dict, bool]:
         extra = self.confirmation_seeds(slot)
