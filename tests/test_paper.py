@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from fixtures_paper import make_inputs, make_record
 from research_harness.paper import PaperInputError, check, draft, write_paper
+from research_harness.workspace import CONFIRMATION_SEEDS
 from research_harness.paper.content import render
 from research_harness.paper.numbers import PLACEHOLDER
 
@@ -80,10 +81,18 @@ def test_evidence_is_worded_as_it_is_and_never_called_validated_when_preliminary
     _, _, _, preliminary = _paper(make_inputs(improvement=0.03))
     assert "a preliminary result, not confirmed" in preliminary.splitlines()[0]
     assert "the evidence level is preliminary" in preliminary and "validated" not in preliminary.lower()
+    assert "confirmation on fresh seeds was skipped" in preliminary  # PaperInputs.confirm False: --research-no-confirm
     big = make_inputs(improvement=0.2, n_arm=5, looks=[[42, 137, 256], [42, 137, 256, 512, 1024]])
-    a, numbers, doc, confirmed = _paper(big)
+    a, numbers, doc, exploratory = _paper(big)
+    assert a.evidence.level.value == "preliminary" and check(doc, numbers, a) == []  # the gate's seeds never confirm
+    a, numbers, doc, confirmed = _paper(make_inputs(improvement=0.2, fresh=6))
     assert a.evidence.level.value == "confirmed" and check(doc, numbers, a) == []
     assert "a confirmed improvement" in confirmed.splitlines()[0] and "is confirmed at this scale" in confirmed
+    assert [r["seed"] for r in a.control] == list(CONFIRMATION_SEEDS[:6])  # the stated result: fresh seeds only
+    a, numbers, doc, reversed_ = _paper(make_inputs(improvement=0.2, fresh=6,
+                                                    exp_losses=[5.0, 5.0, 5.0, *[5.3] * 6]))
+    assert a.evidence.level.value == "not confirmed" and a.evidence.reversed and check(doc, numbers, a) == []
+    assert "reversed" in reversed_.splitlines()[0] and "would settle it" not in reversed_
     a, numbers, doc, worse = _paper(make_inputs(improvement=-0.05))
     assert a.evidence.level.value == "not supported" and check(doc, numbers, a) == []
     assert "the data do not support" in worse.splitlines()[0] and "confirmed improvement" not in worse
@@ -96,14 +105,12 @@ def test_evidence_is_worded_as_it_is_and_never_called_validated_when_preliminary
        speed=st.sampled_from([1.0, 3.0]), confirm=st.booleans())
 def test_every_synthetic_study_renders_a_paper_that_passes_its_checks(improvement, noise, n_arm, tokens, overlap,
                                                                       retuned, speed, confirm):
-    """Null, negative, tiny, huge, inconclusive, extended (5 seeds), confirmation looks,
+    """Null, negative, tiny, huge, inconclusive, extended (5 seeds), confirmations on fresh seeds,
     below the research scale, overlapping runs, a retuned arm, a loaded host: a wording
     defect in any template shows up here as a finding."""
     looks = [[42, 137, 256]] + ([[42, 137, 256, 512, 1024]] if n_arm == 5 else [])
-    if confirm and n_arm == 5:
-        looks = [[42, 137, 256], None, [42, 137, 256, 512, 1024]]
-    inputs = make_inputs(improvement=improvement, noise=noise, n_arm=n_arm, tokens=tokens, looks=looks)
-    inputs.confirm = confirm and n_arm == 5
+    inputs = make_inputs(improvement=improvement, noise=noise, n_arm=n_arm, tokens=tokens, looks=looks,
+                         fresh=6 if confirm else 0)
     if overlap:
         inputs.experimental[0]["started"] = inputs.control[0]["started"]
     if retuned:
@@ -115,8 +122,8 @@ def test_every_synthetic_study_renders_a_paper_that_passes_its_checks(improvemen
     a, numbers, doc, md = _paper(inputs)
     assert check(doc, numbers, a) == [], md
     level = a.evidence.level.value
-    assert {"confirmed": "confirmed", "preliminary": "preliminary", "not supported": "not support"}[level] in \
-        md.splitlines()[0]
+    assert {"confirmed": "confirmed", "not confirmed": "not confirmed", "preliminary": "preliminary",
+            "not supported": "not support"}[level] in md.splitlines()[0]
     assert ("not the research scale" in md.splitlines()[0]) == (tokens != 1_000_000)
     assert ("can be compared" in md) == a.facts.wall_times_comparable
     assert ("no retuning" in md) == (not retuned)

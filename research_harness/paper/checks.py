@@ -86,7 +86,8 @@ def check_content(md: str, a: Analysis) -> list[Finding]:
     for title in ("Abstract", "Results", "Discussion", "Conclusion"):
         if not _seed_count_stated(body.get(title, "")):
             found.append(Finding("seeds-stated", title, "the number of seeds per arm is not stated (N = ...)"))
-    word = {"confirmed": "confirmed", "preliminary": "preliminary", "not supported": "not support"}[level]
+    word = {"confirmed": "confirmed", "not confirmed": "not confirmed", "preliminary": "preliminary",
+            "not supported": "not support"}[level]
     for title in ("", "Abstract", "Results", "Conclusion"):
         if word not in body.get(title, "").lower():
             found.append(Finding("evidence", title or "Title", f"the evidence level ({level}) is not stated"))

@@ -109,6 +109,8 @@ def numbers_for(a: Analysis) -> NumberTable:
                                     ("set.proceed", PROCEED_AT, "g", "gates.PROCEED_AT"),
                                     ("set.alpha", ALPHA, "g", "gates.ALPHA"), ("set.ideas", MAX_IDEAS, "int", "MAX_IDEAS"),
                                     ("set.ci", 95, "int", "confidence level of intervals (%)"),
+                                    ("set.lower_conf", round(100 * (1 - ALPHA)), "int",
+                                     "one-sided confidence of the lower bound, 100 (1 - gates.ALPHA) (%)"),
                                     ("set.power", 80, "int", "power of the seed-count analysis (%)"),
                                     ("set.max_power_n", stats.MAX_POWER_N, "int", "stats.MAX_POWER_N"),
                                     ("set.research_tokens", RESEARCH_TOKENS, "int", "workspace.RESEARCH_TOKENS"),
@@ -211,6 +213,7 @@ def words(a: Analysis, n: NumberTable) -> dict:
     d = abs(cmp.cohens_d)
     return {
         "level": a.evidence.level.value, "decision": a.decision.value, "decided_by": a.evidence.decided_by,
+        "reversed": a.evidence.reversed, "confirm_skipped": not a.inputs.confirm,
         "research_scale": a.inputs.research_scale, "improved": cmp.delta > 0, "peeked": a.peeked,
         "config_diff": a.config_diff, "control_is_baseline": a.control_is_baseline,
         "same_hardware": facts.same_hardware, "sequential": facts.sequential,
