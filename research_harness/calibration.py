@@ -1,8 +1,9 @@
 """How often the workflow writes a paper, and makes a confirmed claim, by simulation.
 
 The gate (:func:`research_harness.gates.decide`) is a rule on Cohen's d, not a test, so
-its error rates are not a formula: they are measured here by running the decision code
-as the workflow runs it, on many simulated studies at once. The batch functions used
+its error rates are not a formula: they are measured here by running the study engine
+(:mod:`research_harness.engine`, the flow the A/A phase runs and the workflow's journal
+replays through) on many simulated studies at once. The batch functions used
 (:func:`~research_harness.stats.cohens_d_batch`, :func:`~research_harness.stats.paired_p_batch`,
 :func:`~research_harness.gates.decide_batch`, :func:`~research_harness.gates.holm_batch`)
 are tested equal to the scalar code, and the confirmation's size comes from
@@ -40,15 +41,13 @@ import math
 
 import numpy as np
 
-from research_harness.gates import ALPHA, confirmation_size, decide_batch
-from research_harness.stats import cohens_d_batch, paired_p_batch
+from research_harness import engine
+from research_harness.engine import STUDY_SEEDS
+from research_harness.gates import confirmation_size
 from research_harness.workspace import ARM_SEEDS, BASELINE_SEEDS, CONFIRMATION_SEEDS, MAX_CONFIRM_SEEDS, MAX_IDEAS
 
 __all__ = ["STUDY_SEEDS", "PRIOR_SIGMAS", "draw_studies", "run_studies", "simulate_studies", "null_rates"]
 
-_PROCEED, _SUGGESTIVE = 2, 1  # codes of decide_batch
-
-STUDY_SEEDS = BASELINE_SEEDS + CONFIRMATION_SEEDS  # the seeds of a drawn study's last axis, in order
 
 # The planned effect the simulation sizes the confirmation for: the catalogue's default prior
 # (trainer.ideas.base.Idea.expected_gain, 0.5% of the baseline loss) in baseline sigmas at the
@@ -91,7 +90,7 @@ def draw_studies(
 
 def run_studies(control: np.ndarray, experimental: np.ndarray, *, confirm: bool = True,
                 n_confirm: int | None = None) -> dict[str, np.ndarray]:
-    """Run the workflow's decisions and the evidence level on drawn studies, all at once.
+    """The study engine (:func:`research_harness.engine.advance`) on drawn studies, all at once.
 
     ``n_confirm`` fresh seeds (default: every fresh seed drawn) confirm the idea that
     proceeded. Returns per-study arrays: ``paper_idea`` (index of the idea that
@@ -102,51 +101,17 @@ def run_studies(control: np.ndarray, experimental: np.ndarray, *, confirm: bool 
     on the fresh seeds, NaN without a confirmation), ``experimental_runs`` and
     ``extra_control_runs`` (control runs beyond the 5 stored baseline runs).
     """
-    n_studies = control.shape[0]
-    n1, n2 = len(ARM_SEEDS), len(BASELINE_SEEDS)
-    n_fresh = control.shape[-1] - n2
-    n_confirm = n_fresh if n_confirm is None else int(n_confirm)
-    if confirm and not 2 <= n_confirm <= n_fresh:
-        raise ValueError(f"n_confirm must be in [2, {n_fresh}] (the fresh seeds drawn), got {n_confirm}")
-    open_study = np.ones(n_studies, dtype=bool)  # no idea has proceeded yet
-    paper_idea = np.full(n_studies, -1)
-    gate_d = np.full(n_studies, math.nan)
-    first_look_paper = np.zeros(n_studies, dtype=bool)
-    experimental_runs = np.zeros(n_studies, dtype=np.int64)
-    for k in range(MAX_IDEAS):
-        d1 = cohens_d_batch(control[:, k, :n1], experimental[:, k, :n1])
-        d2 = cohens_d_batch(control[:, k, :n2], experimental[:, k, :n2])
-        gate1, gate2 = decide_batch(d1), decide_batch(d2)
-        second = gate1 == _SUGGESTIVE
-        proceed = (gate1 == _PROCEED) | (second & (gate2 == _PROCEED))
-        tried = open_study
-        experimental_runs += np.where(tried, np.where(second, n2, n1), 0)
-        paper = tried & proceed
-        paper_idea[paper] = k
-        gate_d[paper] = np.where(second, d2, d1)[paper]
-        if k == 0:
-            first_look_paper = gate1 == _PROCEED
-        open_study = open_study & ~proceed
-
-    rows = np.flatnonzero(paper_idea >= 0)
-    confirmed = np.zeros(n_studies, dtype=bool)
-    not_confirmed = np.zeros(n_studies, dtype=bool)
-    reversed_ = np.zeros(n_studies, dtype=bool)
-    fresh_d = np.full(n_studies, math.nan)
-    extra_control_runs = np.zeros(n_studies, dtype=np.int64)
-    if confirm and rows.size:
-        fresh = slice(n2, n2 + n_confirm)
-        c = control[rows, paper_idea[rows], fresh]
-        e = experimental[rows, paper_idea[rows], fresh]
-        confirmed[rows] = paired_p_batch(c, e) < ALPHA
-        not_confirmed[rows] = ~confirmed[rows]
-        reversed_[rows] = ~confirmed[rows] & ((c - e).mean(axis=-1) < 0)
-        fresh_d[rows] = cohens_d_batch(c, e)
-        experimental_runs[rows] += n_confirm
-        extra_control_runs[rows] = n_confirm
-    return {"paper_idea": paper_idea, "confirmed": confirmed, "not_confirmed": not_confirmed, "reversed": reversed_,
-            "first_look_paper": first_look_paper, "gate_d": gate_d, "fresh_d": fresh_d,
-            "experimental_runs": experimental_runs, "extra_control_runs": extra_control_runs}
+    n_gate = len(BASELINE_SEEDS)
+    n_confirm = control.shape[-1] - n_gate if n_confirm is None else int(n_confirm)
+    step = engine.advance(control, experimental, confirm=confirm, n_confirm=n_confirm)
+    if (step.state != engine.DONE).any():  # every number is drawn, so a waiting study is a bug in the drawing
+        raise ValueError("some simulated studies lack observations the flow needs")
+    looks_runs = np.where(step.second_look, n_gate, len(ARM_SEEDS)) * step.tried
+    confirmed_runs = np.where(confirm & (step.paper_idea >= 0), n_confirm, 0)
+    return {"paper_idea": step.paper_idea, "confirmed": step.confirmed, "not_confirmed": step.not_confirmed,
+            "reversed": step.reversed, "first_look_paper": step.first_look_paper, "gate_d": step.gate_d,
+            "fresh_d": step.fresh_d, "experimental_runs": looks_runs.sum(axis=-1) + confirmed_runs,
+            "extra_control_runs": confirmed_runs}
 
 
 def simulate_studies(

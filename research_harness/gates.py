@@ -37,9 +37,10 @@ not pass the gate). Its choices, all fixed before any data are seen:
   two looks (alpha split 1/2, 1/2) and by Holm over the study's ``MAX_IDEAS`` ideas; it
   describes, it never confirms.
 
-The simulation in :mod:`research_harness.calibration` measures the resulting rates
-(vectorized over the same functions) and checks that a confirmed claim arises at most
-5% of the time per study when no idea has an effect.
+The flow that strings these together (slots, looks, stop at the first idea that proceeds,
+confirmation) is written once, in :mod:`research_harness.engine`; the simulation in
+:mod:`research_harness.calibration` runs it on drawn numbers and checks that a confirmed
+claim arises at most 5% of the time per study when no idea has an effect.
 """
 
 from __future__ import annotations

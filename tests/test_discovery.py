@@ -181,6 +181,28 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
     assert conclude.archive(disc) == []  # the final report, the paper and its figures stay in place
 
 
+def assert_engine_agrees(disc: Discovery) -> None:
+    """The recorded study replayed through the study engine (research_harness.engine) gives the
+    journal's outcome: which idea proceeded, and confirmed / not confirmed / reversed."""
+    from research_harness.discovery.replay import replay
+
+    step = replay(disc)
+    journal = disc.journal()
+    winner = disc.winner()
+    assert step.paper_idea[0] == (winner.slot - 1 if winner else -1)
+    for entry in journal.entries:
+        if entry.status in ("Failed", "Inconclusive"):
+            assert step.tried[0, entry.slot - 1] and step.paper_idea[0] != entry.slot - 1
+        assert step.second_look[0, entry.slot - 1] == (len(entry.decisions) > 1 and entry.decisions[1]["look"] == 1)
+    if winner is None:
+        return
+    done = any(d["look"] == 2 for d in winner.decisions)
+    assert (step.state[0] == 1) == (done or not disc.design()["confirm"])  # waiting for its fresh seeds otherwise
+    assert step.confirmed[0] == (winner.status == "Validated")
+    assert step.not_confirmed[0] == (winner.status == "Not confirmed")
+    assert step.reversed[0] == bool(winner.evidence.get("reversed"))
+
+
 def confirm_with(disc: Discovery, slot: int, fresh: dict, base42: dict) -> dict:
     """Drive the confirmation as test_phase2_discovery's test_confirmation does, with planted
     losses on the fresh seeds: {seed: (control offset, experimental offset)}."""
@@ -227,6 +249,7 @@ def test_a_confirmation_on_fresh_seeds_can_confirm(tmp_path, data_dir):
     assert entry.evidence["deciding_look"] == 2 and entry.evidence["alpha_effective"] == 0.05
     assert disc.confirm(1) == decision  # resumable: a second call adds nothing
     assert "confirmation on fresh seeds" in runner.workspace.experiment_report("beta_idea", "3k").read_text()
+    assert_engine_agrees(disc)
 
 
 def test_the_confirmation_is_fixed_and_journaled_before_it_runs_and_ignores_the_gates_seeds(tmp_path, data_dir):
@@ -255,6 +278,7 @@ def test_the_confirmation_is_fixed_and_journaled_before_it_runs_and_ignores_the_
     assert decision["seeds"] == seeds and entry.status == "Not confirmed" and entry.evidence["level"] == "not confirmed"
     assert not entry.evidence["reversed"] and disc.winner().idea == "mu_idea"  # the study still ends here
     assert "| Validated |" not in runner.workspace.idea_log("3k").read_text()
+    assert_engine_agrees(disc)
 
 
 def test_a_reversed_confirmation_is_reported_as_reversed(tmp_path, data_dir):
@@ -266,6 +290,7 @@ def test_a_reversed_confirmation_is_reported_as_reversed(tmp_path, data_dir):
     assert entry.status == "Not confirmed" and entry.evidence["reversed"] and entry.evidence["effect_nats"] < 0
     assert entry.verdict == "not confirmed: the effect reversed on fresh seeds"
     assert any("did not replicate" in lesson for lesson in entry.lessons)
+    assert_engine_agrees(disc)
     summary = conclude.summary(disc)
     assert "NOT CONFIRMED" in summary and "REVERSED" in summary and "CONFIRMED on fresh" not in summary
 
@@ -279,6 +304,30 @@ def test_a_reversed_confirmation_is_reported_as_reversed(tmp_path, data_dir):
     assert "would settle it" not in text and "confirmation mode" not in text  # no advice to run what just ran
 
 
+def test_the_aa_phase_runs_the_engine_and_confirms_in_its_own_seed_block(study):
+    """The A/A repetition is driven by the study engine: it asks for exactly the runs the flow
+    needs (3 gate seeds, then the block's fresh seeds once the gate proceeds), and a study
+    designed without confirmation stops at the gate."""
+    from research_harness.discovery import aa
+
+    runner, base42 = study
+    control_arm, exp_arm = aa.arms()
+    n = aa.confirmation_count(runner)
+    seeds = aa.seeds_for(1, len(BASELINE_SEEDS) + n)
+    assert seeds[0] == 100_100 and not set(seeds) & (set(CONFIRMATION_SEEDS) | set(BASELINE_SEEDS))
+    for i, seed in enumerate(seeds):  # the gate's seeds: the null arm 0.03 lower (proceeds); fresh seeds: no effect
+        c = 0.01 * (-1) ** i
+        plant(runner, control_arm, seed, base42["val_loss"] + c, base42)
+        plant(runner, exp_arm, seed, base42["val_loss"] + c - (0.03 if i < 3 else 0.0) + 0.002 * (i % 3 - 1), base42)
+    asked = []
+    result = aa.run_repetition(runner, 1, lambda arm, rec, trained: asked.append((arm.name, rec["seed"])))
+    wanted = seeds[:3] + seeds[len(BASELINE_SEEDS):]  # never the block's 4th and 5th seeds: the gate was not suggestive
+    assert sorted(asked) == sorted([(a.name, s) for a in (control_arm, exp_arm) for s in wanted])
+    assert result["paper"] and result["level"] == "not confirmed" and result["confirmation_seeds"] == n
+    skipped = aa.run_repetition(make_runner(runner.workspace.root, confirm=False), 1)
+    assert skipped["paper"] and skipped["level"] == "preliminary" and skipped["confirmation_seeds"] == 0
+
+
 def test_suggestive_branch_runs_the_extension_seeds_and_decides_again(study):
     runner, base42 = study
     disc = discovery_with(runner, [("gamma_idea", "optimizer")])
@@ -289,6 +338,7 @@ def test_suggestive_branch_runs_the_extension_seeds_and_decides_again(study):
     assert status == entry.decisions[1]["status"] != "Validated"
     report = runner.workspace.experiment_report("gamma_idea", "3k").read_text()
     assert "Seeds were added after a first look" in report and "| 1024 |" in report
+    assert_engine_agrees(disc)
 
 
 def test_noise_branch_fails_the_idea_and_never_proposes_it_again(study):
@@ -311,6 +361,7 @@ def test_three_failures_end_the_loop_with_an_honest_summary(study):
         assert run_slot(disc, slot, {s: OFFSETS[s] + 0.002 for s in OFFSETS}, base42) == "Failed"
     with pytest.raises(SlotSkipped, match="at most 3 ideas"):
         disc.check_slot(4)
+    assert_engine_agrees(disc)
     assert disc.winner() is None
     text = conclude.summary(disc)
     assert "No idea passed the gate, so no paper was written: of 3 idea(s) tried, 3 failed." in text
@@ -399,6 +450,7 @@ def test_the_design_is_fixed_at_the_first_gate(tmp_path, data_dir):
     assert disc.journal().design == {"confirm": False, "max_confirm_seeds": 10}
     entry = disc.journal().entry_for_slot(1)
     assert "--research-no-confirm" in entry.evidence["reason"] and "skipped" in entry.status_history[-1]["note"]
+    assert_engine_agrees(disc)
     later = Runner(Settings(research_dir=runner.workspace.root, tokens=3000, preset="tiny", device="cpu"),
                    runner.workspace, log=lambda *a: None)
     with pytest.raises(SlotSkipped, match="--research-no-confirm"):
