@@ -10,6 +10,7 @@ from pathlib import Path
 from research_harness import baseline as phase1
 from research_harness import stats
 from research_harness.discovery.study import Discovery
+from research_harness.vocabulary import level_words
 from research_harness.workspace import MAX_IDEAS, seed_order
 
 
@@ -88,14 +89,8 @@ def summary(disc: Discovery) -> str:
         exp, _ = disc.arm_records(winner, "exp", seeds)
         cmp = stats.compare_arms([r["val_loss"] for r in control], [r["val_loss"] for r in exp])
         pdf = ws.papers / "paper.pdf"
-        claim = {"confirmed": "CONFIRMED on fresh seeds (one-sided paired t at alpha 0.05).",
-                 "not confirmed": ("NOT CONFIRMED: it passed the seed's gate, but " +
-                                   ("the effect REVERSED on the fresh seeds." if ev.get("reversed") else
-                                    "the fresh seeds did not confirm it.")),
-                 "preliminary": "PRELIMINARY: it passed the seed's gate (d >= 0.5) but was not confirmed on fresh seeds "
-                                "(skipped with --research-no-confirm, not run yet, or a run diverged); do not report "
-                                "it as an established improvement.",
-                 }.get(ev.get("level"), "not supported")
+        words = level_words(ev.get("level", "not supported"))
+        claim = words.summary_reversed if ev.get("reversed") and words.summary_reversed else words.summary
         return "\n".join([
             f"RESEARCH SUMMARY{scale}",
             f"Question: does {winner.title} (--use_{winner.idea}) lower val_loss at {settings.label} tokens?",

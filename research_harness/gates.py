@@ -526,37 +526,37 @@ def assess(
 
 
 def journal_status(decision: Decision | str, level: EvidenceLevel | str, final: bool = False) -> str:
-    """The journal status of an idea after a gate or its confirmation.
-
-    "Validated" only when confirmed on fresh seeds; "Not confirmed" when the confirmation
-    ran and did not confirm; "Proceeded (preliminary)" when the gate proceeded and no
-    confirmation ran (yet, or ever: --research-no-confirm); "Failed" for noise; for
+    """The journal status of an idea after a gate or its confirmation, from the one table
+    of words (:mod:`research_harness.vocabulary`): "Validated" only when confirmed on fresh
+    seeds, "Not confirmed" when the confirmation ran and did not confirm, "Proceeded
+    (preliminary)" when the gate proceeded with no confirmation; "Failed" for noise; for
     suggestive, "Testing" after the first look and "Inconclusive" after the final one.
     """
+    from research_harness.vocabulary import DECISIONS, LEVELS  # noqa: PLC0415 - it imports this module's enums
+
     decision, level = Decision(decision), EvidenceLevel(level)
     if decision is Decision.PROCEED:
-        return {EvidenceLevel.CONFIRMED: "Validated", EvidenceLevel.NOT_CONFIRMED: "Not confirmed"}.get(
-            level, "Proceeded (preliminary)")
+        status = LEVELS[level].status
+        if status is None:
+            raise ValueError(f"a proceeding gate cannot carry {level.value} evidence")
+        return status
     if level in (EvidenceLevel.CONFIRMED, EvidenceLevel.NOT_CONFIRMED):
         raise ValueError(f"a {decision.value} gate cannot carry {level.value} evidence")
-    if decision is Decision.NOISE:
-        return "Failed"
-    return "Inconclusive" if final else "Testing"
+    return DECISIONS[decision][1 if final else 0]
 
 
 def verdict_words(decision: Decision | str, level: EvidenceLevel | str, reversed_: bool = False) -> str:
-    """The verdict in words: an improvement is claimed only when confirmed on fresh seeds."""
+    """The verdict in words (from :mod:`research_harness.vocabulary`): an improvement is
+    claimed only when confirmed on fresh seeds."""
+    from research_harness.vocabulary import LEVELS  # noqa: PLC0415
+
     decision, level = Decision(decision), EvidenceLevel(level)
     if level in (EvidenceLevel.CONFIRMED, EvidenceLevel.NOT_CONFIRMED) and decision is not Decision.PROCEED:
         raise ValueError(f"a {decision.value} gate cannot carry {level.value} evidence")
-    if level is EvidenceLevel.CONFIRMED:
-        return "confirmed improvement (on fresh seeds)"
-    if level is EvidenceLevel.NOT_CONFIRMED:
-        return ("not confirmed: the effect reversed on fresh seeds" if reversed_ else
-                "not confirmed: passed the seed's gate, the fresh seeds did not confirm it")
-    if level is EvidenceLevel.PRELIMINARY:
-        return "preliminary: passed the seed's gate, not confirmed"
-    return f"not supported (gate: {decision.value})"
+    words = LEVELS[level]
+    if level is EvidenceLevel.NOT_SUPPORTED:
+        return f"{words.verdict} (gate: {decision.value})"
+    return words.verdict_reversed if reversed_ and words.verdict_reversed else words.verdict
 
 
 # ---------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from trainer.record import write_json_atomic, write_text_atomic
 
+from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS
+
 # "Validated" is said only of a result confirmed on fresh seeds; "Not confirmed" when the
 # confirmation ran and did not confirm; an idea that passed the seed's gate with no
 # confirmation (yet, or --research-no-confirm) is "Proceeded (preliminary)"
@@ -117,8 +119,8 @@ def format_candidates(proposals: list[dict], scores: list[dict]) -> str:
                 f"- **Pitch**: {idea['pitch']}", f"- **Math**: $${idea['math']}$$",
                 f"- **Pro**: {idea['why_it_might_work']}", f"- **Con**: {idea['why_it_might_not']}",
                 f"- **Flag**: `--use_{idea['name']}`",
-                "- **Test**: control vs experimental arms, seeds 42, 137, 256 (then 512, 1024 if suggestive); "
-                "if it proceeds, confirmation on fresh seeds",
+                f"- **Test**: control vs experimental arms, seeds {', '.join(map(str, ARM_SEEDS))} (then "
+                f"{', '.join(map(str, EXTENSION_SEEDS))} if suggestive); if it proceeds, confirmation on fresh seeds",
                 f"- **Success**: {idea['success_criterion']}", ""]
     out += ["| Candidate | Feasibility | Novelty | Testability | Total | Why |",
             "|-----------|-------------|---------|-------------|-------|-----|"]

@@ -22,7 +22,7 @@ from trainer.ideas import Idea, UnknownIdeaError, discover_ideas
 from trainer.run import TrainingDiverged
 
 from research_harness import baseline as phase1
-from research_harness import gates
+from research_harness import gates, vocabulary
 from research_harness.agent.protocol import AgentError
 from research_harness.discovery.implementation import IMPLEMENT_ATTEMPTS, IdeaFailed, ImplementationSteps
 from research_harness.discovery.journal import CLOSED, PROCEEDED, Entry, Journal, format_candidates, write_idea_log
@@ -291,7 +291,7 @@ class Discovery(ImplementationSteps):
             raise SlotSkipped(f"idea {slot} ({entry.idea}) has not passed flag-off verification")
         if extension and (not entry.decisions or entry.decisions[0]["decision"] != gates.Decision.SUGGESTIVE.value):
             why = "the gate has not run yet" if not entry.decisions else f"the 3-seed gate said {entry.decisions[0]['decision']}"
-            raise SlotSkipped(f"seed {seed} not needed: {why} (extension seeds run only when 0.2 <= d < 0.5)")
+            raise SlotSkipped(f"seed {seed} not needed: {why} ({vocabulary.extension_rule()})")
         if entry.status == "Ready to Test":
             with self.editing() as journal:
                 journal.entry_for_slot(slot).set_status("Testing", "control and experimental arms started")
@@ -397,11 +397,11 @@ class Discovery(ImplementationSteps):
             entry.decisions.append(record)
             entry.evidence = record["evidence"] or entry.evidence
             entry.verdict = gates.verdict_words(decision, evidence.level if evidence else "not supported")
-            note = {"Failed": f"{reason} < 0.2: noise; the idea is disabled" if not failed else reason,
-                    "Inconclusive": f"{reason}: still suggestive after 5 seeds per arm; not enough for a paper",
-                    "Testing": f"{reason}: suggestive; seeds 512 and 1024 run on both arms"}.get(
-                status, f"{reason} >= 0.5: proceeds to the paper; evidence {evidence.level.value if evidence else ''}"
-                        + ("; confirmation on fresh seeds follows" if journal.design.get("confirm") else
+            note = {"Failed": f"{reason} < {gates.NOISE_BELOW:g}: noise; the idea is disabled" if not failed else reason,
+                    "Inconclusive": f"{reason}: still suggestive after {len(seeds)} seeds per arm; not enough for a paper",
+                    "Testing": f"{reason}: suggestive; seeds {', '.join(map(str, EXTENSION_SEEDS))} run on both arms"}.get(
+                status, f"{reason} >= {gates.PROCEED_AT:g}: proceeds to the paper; evidence "
+                        f"{evidence.level.value if evidence else ''}" + ("; confirmation on fresh seeds follows" if journal.design.get("confirm") else
                            "; confirmation skipped (--research-no-confirm)"))
             entry.set_status(status, note)
             if status == "Failed" and not failed and d <= gates.LOSER_AT:

@@ -15,6 +15,7 @@ from research_harness.facts import MAX_TPS_SPREAD
 from research_harness.gates import ALPHA, MAX_IDEAS, NOISE_BELOW, PROCEED_AT, decide
 from research_harness.paper.analysis import Analysis
 from research_harness.paper.numbers import NumberTable
+from research_harness.vocabulary import level_words
 from research_harness.workspace import EXTENSION_SEEDS, RESEARCH_TOKENS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -214,6 +215,8 @@ def words(a: Analysis, n: NumberTable) -> dict:
     return {
         "level": a.evidence.level.value, "decision": a.decision.value, "decided_by": a.evidence.decided_by,
         "reversed": a.evidence.reversed, "confirm_skipped": not a.inputs.confirm,
+        "title_phrase": (level_words(a.evidence.level).title_reversed if a.evidence.reversed else
+                         level_words(a.evidence.level).title),
         "research_scale": a.inputs.research_scale, "improved": cmp.delta > 0, "peeked": a.peeked,
         "config_diff": a.config_diff, "control_is_baseline": a.control_is_baseline,
         "same_hardware": facts.same_hardware, "sequential": facts.sequential,
