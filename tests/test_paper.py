@@ -198,3 +198,42 @@ def test_synthetic_records_are_schema_valid():
     rec.pop("record_path")
     assert record_problem(rec) is None
     assert np.isfinite(rec["val_loss"])
+
+
+@pytest.mark.parametrize("fresh", [0, 6])
+def test_the_papers_numbers_are_recomputed_from_the_records(fresh):
+    """Every statistic of the numbers table, recomputed here with numpy and scipy from the
+    run records alone, equals the table's value (issue 15 item 5). After a confirmation the
+    stated result is the fresh seeds' alone."""
+    from scipy import stats as sps
+
+    inputs = make_inputs(improvement=0.2 if fresh else 0.03, n_arm=3, fresh=fresh)
+    a, numbers, _, md = _paper(inputs)
+    value = {num.name: num.value for num in numbers}
+    stated = set(CONFIRMATION_SEEDS[:fresh]) if fresh else {42, 137, 256}
+    arms = {name: sorted((r for r in recs if r["seed"] in stated), key=lambda r: r["seed"])
+            for name, recs in (("control", inputs.control), ("experimental", inputs.experimental))}
+    arms["baseline"] = inputs.baseline
+    for arm, recs in arms.items():
+        losses = np.array([r["val_loss"] for r in recs])
+        for what, expected in (("mean", losses.mean()), ("std", losses.std(ddof=1)), ("min", losses.min()),
+                               ("max", losses.max())):
+            assert value[f"{arm}.val_loss.{what}"] == pytest.approx(expected, rel=1e-12), (arm, what)
+    c = np.array([r["val_loss"] for r in arms["control"]])
+    e = np.array([r["val_loss"] for r in arms["experimental"]])
+    assert value["n.arm"] == len(stated)
+    assert value["cmp.d"] == pytest.approx((c.mean() - e.mean()) / np.sqrt((c.var(ddof=1) + e.var(ddof=1)) / 2))
+    paired = sps.ttest_rel(c, e, alternative="greater")
+    assert value["paired.p"] == pytest.approx(paired.pvalue)
+    assert value["paired.mean"] == pytest.approx((c - e).mean())
+    lo, hi = sps.t.interval(0.95, len(c) - 1, loc=(c - e).mean(), scale=sps.sem(c - e))
+    assert (value["paired.ci.lo"], value["paired.ci.hi"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert value["welch.p"] == pytest.approx(sps.ttest_ind(c, e, equal_var=False, alternative="greater").pvalue)
+    if fresh:  # the confirmatory test is the paired t on the fresh seeds, uncorrected, at alpha 0.05
+        assert value["ev.p_family"] == pytest.approx(paired.pvalue) and value["ev.alpha_eff"] == 0.05
+        lower = (c - e).mean() - sps.t.ppf(0.95, len(c) - 1) * sps.sem(c - e)
+        assert value["ev.lower"] == pytest.approx(lower)
+        assert "fresh seeds per arm, which the gate never saw" in md
+    else:  # the gate's seeds: the d is called biased, never sized by Cohen's words
+        assert "biased upward" in md and "by Cohen's convention" not in md
+        assert value["null.mean_gate_d"] == pytest.approx(a.null["mean_gate_d_of_papers"])

@@ -189,6 +189,9 @@ def numbers_for(a: Analysis) -> NumberTable:
         short = {"p_paper_per_idea": "p_paper_idea", "p_paper_first_look_per_idea": "p_paper_first"}.get(key, key)
         n.add(f"null.{short}", 100 * a.null[key], "f1", "statistic", statistic=f"calibration.null_rates()"
               f"[{key!r}] in percent", inputs={k: a.null[k] for k in ("n_studies", "confirm", "rho", "seed")})
+    n.add("null.mean_gate_d", a.null["mean_gate_d_of_papers"], "d", "statistic",
+          statistic="calibration.null_rates()['mean_gate_d_of_papers']: mean gate d of ideas that proceeded, no effect",
+          inputs={k: a.null[k] for k in ("n_studies", "confirm", "rho", "seed")})
     agent = a.inputs.agent
     n.add("agent.backend", agent.get("backend") or "catalogue", "raw", "record", field="the research agent's backend")
     n.add("agent.model", agent.get("model") or "none", "raw", "record", field="the model named in its transcripts")
@@ -214,7 +217,7 @@ def words(a: Analysis, n: NumberTable) -> dict:
     d = abs(cmp.cohens_d)
     return {
         "level": a.evidence.level.value, "decision": a.decision.value, "decided_by": a.evidence.decided_by,
-        "reversed": a.evidence.reversed, "confirm_skipped": not a.inputs.confirm,
+        "reversed": a.evidence.reversed, "confirm_skipped": not a.inputs.confirm, "fresh": a.evidence.confirmation,
         "title_phrase": (level_words(a.evidence.level).title_reversed if a.evidence.reversed else
                          level_words(a.evidence.level).title),
         "research_scale": a.inputs.research_scale, "improved": cmp.delta > 0, "peeked": a.peeked,
