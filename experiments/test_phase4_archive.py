@@ -35,5 +35,5 @@ def test_summary(research, record_property):
     else:
         level = winner.evidence["level"]
         assert f"Evidence: {level.upper()}" in text, text
-        assert ("CONFIRMED" in text) == (level == "confirmed") == (winner.status == "Validated")
+        assert ("Evidence: CONFIRMED" in text) == (level == "confirmed") == (winner.status == "Validated")
         assert str(research.workspace.experiment_report(winner.idea, research.settings.label)) in text

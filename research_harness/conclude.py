@@ -11,6 +11,7 @@ from research_harness import baseline as phase1
 from research_harness import stats
 from research_harness.discovery.study import Discovery
 from research_harness.facts import UNSANDBOXED
+from research_harness.vocabulary import level_words
 from research_harness.workspace import MAX_IDEAS, seed_order
 
 
@@ -87,24 +88,28 @@ def _summary(disc: Discovery) -> str:
     scale = "" if settings.research_scale else f" (NOT the research scale: {settings.tokens:,} tokens per run)"
     winner = disc.winner()
     if winner is not None:
-        seeds = _look_seeds(winner)
+        ev = winner.evidence
+        confirmed_on_fresh = ev.get("deciding_look") == 2 and len(winner.looks) > 2 and winner.looks[2]
+        # After a confirmation the stated result is the fresh seeds' (the gate's seeds chose the idea).
+        seeds = list(winner.looks[2]) if confirmed_on_fresh else _look_seeds(winner)
         control, _ = disc.arm_records(winner, "control", seeds)
         exp, _ = disc.arm_records(winner, "exp", seeds)
         cmp = stats.compare_arms([r["val_loss"] for r in control], [r["val_loss"] for r in exp])
-        ev = winner.evidence
         pdf = ws.papers / "paper.pdf"
-        claim = {"confirmed": "CONFIRMED: the improvement survives the correction for every look and idea.",
-                 "preliminary": "PRELIMINARY: it passed the seed's gate (d >= 0.5) but the corrected test does not "
-                                "confirm it; do not report it as an established improvement.",
-                 }.get(ev.get("level"), "not supported")
+        words = level_words(ev.get("level", "not supported"))
+        claim = words.summary_reversed if ev.get("reversed") and words.summary_reversed else words.summary
         return "\n".join([
             f"RESEARCH SUMMARY{scale}",
             f"Question: does {winner.title} (--use_{winner.idea}) lower val_loss at {settings.label} tokens?",
             f"Hypothesis: {winner.plan.get('hypothesis', '')}",
             f"Result: mean val_loss {cmp.experimental.mean:.4f} (experimental) vs {cmp.control.mean:.4f} (control), "
-            f"N = {len(control)} seeds per arm; Cohen's d = {cmp.cohens_d:.2f}, Hedges' g = {cmp.hedges_g:.2f} "
+            f"N = {len(control)} {'fresh ' if confirmed_on_fresh else ''}seeds per arm; Cohen's d = {cmp.cohens_d:.2f}, "
+            f"Hedges' g = {cmp.hedges_g:.2f} "
             f"(95% CI of the effect [{cmp.d_ci[0]:.2f}, {cmp.d_ci[1]:.2f}]); {ev.get('decided_by', 'paired t')} "
-            f"p adjusted for looks and ideas = {ev.get('p_family_adjusted', float('nan')):.3g}; lower val_loss is better.",
+            + (f"one-sided p on the fresh seeds = {ev.get('p_family_adjusted', float('nan')):.3g}"
+               if confirmed_on_fresh else
+               f"p adjusted for looks and ideas = {ev.get('p_family_adjusted', float('nan')):.3g} (exploratory)")
+            + "; lower val_loss is better.",
             f"Evidence: {claim}",
             f"Paper: {pdf if pdf.exists() else ws.papers / (winner.idea + '.md')}",
             f"Experiment report: {ws.experiment_report(winner.idea, settings.label)}",

@@ -14,55 +14,43 @@ as the seed defines it. It is not a test: with no true effect an idea passes it 
 a third of the time (:mod:`research_harness.calibration` measures it).
 
 **The evidence level** (:func:`assess`, :func:`evidence_level`) decides what may be
-claimed: "confirmed", "preliminary" (passed the gate, not confirmed) or "not supported"
-(did not pass the gate). Its choices, all fixed before any data are seen:
+claimed: "confirmed", "not confirmed" (the confirmation ran and did not confirm; a
+reversed effect is said to be reversed), "preliminary" (passed the gate, no
+confirmation: pending, or skipped with --research-no-confirm) or "not supported" (did
+not pass the gate). Its choices, all fixed before any data are seen:
 
-* ``ALPHA = 0.05``, one-sided; H1: the experimental arm has the lower val_loss. Only an
-  improvement is ever claimed, so the other tail buys nothing.
-* The test of a look (:func:`evidence_test`): when both arms hold exactly the same seeds,
-  the paired t on per-seed differences decides. Arms that share a seed share its data
-  order (and the init of shared weights), so their losses are correlated and the
-  differences cancel the shared part. When the seed sets differ (a diverged or missing
-  run) no pairing exists and Welch's t decides. Both are computed and kept; only the
-  pre-registered one decides, so a report cannot pick the better p.
-* Looks: the study looks at 3 seeds, at 5 seeds (only after a suggestive first look) and,
-  in confirm mode, at a confirmation seed count. Alpha is split over every look the
-  design ALLOWS, not the looks actually taken, by fixed weights (Bonferroni over looks):
-  (1/2, 1/2) by default, (1/4, 1/4, 1/2) in confirm mode, where the confirmation look
-  gets the largest share because it has the most seeds. Look j is tested at
-  ``weight_j * ALPHA`` (before the idea-family correction), so whatever path the data
-  take the chance that some look rejects a true null is at most ``ALPHA``. An idea's
-  look-adjusted p is ``min_j p_j / weight_j`` (capped at 1); it is below ALPHA exactly
-  when some look j has ``p_j < weight_j * ALPHA``.
-* The idea family: a study tries up to ``MAX_IDEAS`` = 3 pre-registered ideas and stops
-  at the first that proceeds, so the family has 3 members; ideas not tried count with
-  p = 1. Holm's step-down adjustment over the 3 is used because it is valid under any
-  dependence, and the ideas are dependent: they share the control arm.
-* Confirmed: the idea passed the gate AND its Holm-adjusted p < ALPHA AND the one-sided
-  lower confidence bound of the mean improvement (nats) at the effective alpha of its
-  deciding look, ``weight_j * ALPHA / holm_multiplier``, is > 0. The last condition is
-  the same event as the p-value's, stated in the units a paper reports.
-* Confirmation seeds (:func:`confirmation_seeds`): when the gate proceeded but the
-  evidence is preliminary, confirm mode adds seeds in the fixed order ``SEED_SEQUENCE``
-  up to the smallest count whose power at the observed effect reaches 80% at the
-  confirmation look's alpha ``weight * ALPHA / MAX_IDEAS`` (Bonferroni, the level a
-  first-ranked idea faces), capped at ``max_seeds``.
+* The gate's seeds are exploratory. They chose the idea, so a test on them is biased
+  by that choice; they never enter the confirmatory test.
+* Confirmation (the default): when the gate proceeds, the idea and the baseline run on
+  fresh seeds (``CONFIRMATION_SEEDS``, disjoint from the gate's and the A/A phase's).
+  How many is fixed before any of them trains (:func:`confirmation_size`): the
+  smallest n in [MIN_CONFIRM_SEEDS, max] giving TARGET_POWER for the one-sided paired t
+  at ALPHA at the plan's pre-registered expected effect (the refine step's
+  ``expected_effect.sigmas``, else the catalogue's prior), sized for independent arms.
+* Confirmed: the one-sided paired t on the fresh seeds (Welch when a run diverged and
+  the seed sets differ) has p < ``ALPHA`` = 0.05, which is the same event as its
+  one-sided 95% lower bound of the mean improvement being > 0. A study stops at the
+  first idea whose gate proceeds, so it runs at most one confirmation: one
+  confirmatory test per study, and no correction over looks or ideas is needed. With
+  no true effect a study is confirmed at most ALPHA of the time whatever the gate did.
+* Beside a preliminary result the exploratory p is reported, corrected for the gate's
+  two looks (alpha split 1/2, 1/2) and by Holm over the study's ``MAX_IDEAS`` ideas; it
+  describes, it never confirms.
 
-The simulation in :mod:`research_harness.calibration` runs this exact code path
-(vectorized, tested equal to the scalar code) and checks that a confirmed claim arises
-at most 5% of the time per study when no idea has an effect.
+The flow that strings these together (slots, looks, stop at the first idea that proceeds,
+confirmation) is written once, in :mod:`research_harness.engine`; the simulation in
+:mod:`research_harness.calibration` runs it on drawn numbers and checks that a confirmed
+claim arises at most 5% of the time per study when no idea has an effect.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from scipy import optimize
 from scipy import stats as sps
 
 from research_harness.stats import (
@@ -75,7 +63,13 @@ from research_harness.stats import (
     summarize,
     welch_test,
 )
-from research_harness.workspace import BASELINE_SEEDS, MAX_IDEAS, seed_order
+from research_harness.workspace import (
+    CONFIRMATION_SEEDS,
+    MAX_CONFIRM_SEEDS,
+    MAX_IDEAS,
+    MIN_CONFIRM_SEEDS,
+    seed_order,
+)
 
 __all__ = [
     "NOISE_BELOW",
@@ -83,7 +77,6 @@ __all__ = [
     "LOSER_AT",
     "ALPHA",
     "TARGET_POWER",
-    "SEED_SEQUENCE",
     "Decision",
     "DECISIONS",
     "GateError",
@@ -98,6 +91,7 @@ __all__ = [
     "evidence_test",
     "look_weights",
     "look_adjusted_p",
+    "CONFIRMATION_LOOK",
     "idea_p",
     "holm",
     "holm_batch",
@@ -106,8 +100,9 @@ __all__ = [
     "assess",
     "journal_status",
     "verdict_words",
-    "confirmation_seeds",
-    "confirmation_n_batch",
+    "confirmation_power",
+    "confirmation_size",
+    "planned_dz",
 ]
 
 NOISE_BELOW = 0.2  # Cohen's "small" effect: below it the seed workflow calls it noise
@@ -115,12 +110,10 @@ PROCEED_AT = 0.5  # Cohen's "medium" effect: the seed workflow proceeds to the p
 LOSER_AT = -0.2  # a small effect in the wrong direction
 
 ALPHA = 0.05  # one-sided family-wise error rate of a confirmed claim, per study
-TARGET_POWER = 0.80  # power the confirmation look is sized for
-# The order seeds are added in: the workflow's five, then multiples of 1024 (50 in all).
-SEED_SEQUENCE = BASELINE_SEEDS + tuple(1024 * k for k in range(2, 47))
+TARGET_POWER = 0.80  # power the confirmation is sized for, at its planned effect
+SIZING_RHO = 0.0  # the arms' correlation the sizing assumes (unknown before; shared seeds only raise it)
 
-_LOOK_WEIGHTS = (0.5, 0.5)  # looks at 3 and 5 seeds
-_CONFIRM_LOOK_WEIGHTS = (0.25, 0.25, 0.5)  # looks at 3, 5 and the confirmation seed count
+_LOOK_WEIGHTS = (0.5, 0.5)  # the exploratory looks at 3 and 5 seeds (descriptive p only)
 
 
 class GateError(AssertionError):
@@ -264,9 +257,9 @@ def peeking_caveat(rates: Mapping[str, float]) -> str:
         f"describe it. Simulated with no true effect (between-arm correlation {rates['rho']:g}), an idea "
         f"reaches the paper {rates['p_paper_first_look_per_idea']:.1%} of the time on the first look alone and "
         f"{rates['p_paper_per_idea']:.1%} with the second look, and a study of {MAX_IDEAS} ideas writes a paper "
-        f"{rates['p_paper']:.1%} of the time: passing the gate is not evidence. The evidence level spends "
-        f"alpha = {ALPHA:g} over every look the design allows and over the {MAX_IDEAS} ideas; with no effect a "
-        f"study makes a confirmed claim {rates['p_confirmed']:.1%} of the time."
+        f"{rates['p_paper']:.1%} of the time: passing the gate is not evidence. Only a confirmation on fresh seeds "
+        f"the gate never saw (one-sided paired t at alpha = {ALPHA:g}) confirms; with no effect a study makes a "
+        f"confirmed claim {rates['p_confirmed']:.1%} of the time."
     )
 
 
@@ -279,6 +272,7 @@ class EvidenceLevel(str, Enum):
     """What may be claimed about an idea (kept apart from the gate's :class:`Decision`)."""
 
     CONFIRMED = "confirmed"
+    NOT_CONFIRMED = "not confirmed"
     PRELIMINARY = "preliminary"
     NOT_SUPPORTED = "not supported"
 
@@ -337,25 +331,25 @@ def evidence_test(control: Mapping[int, float], experimental: Mapping[int, float
     )
 
 
-def look_weights(confirm: bool) -> tuple[float, ...]:
-    """Pre-registered share of ALPHA for each look the design allows.
+def look_weights() -> tuple[float, ...]:
+    """Pre-registered share of alpha for each exploratory look (3 seeds, 5 seeds): (1/2, 1/2).
 
-    Default mode (3 seeds, 5 seeds): (1/2, 1/2). Confirm mode (3, 5, confirmation):
-    (1/4, 1/4, 1/2). The weights sum to 1, so the looks together spend exactly ALPHA.
+    They weight the exploratory p reported beside a preliminary result (corrected for the
+    gate's two looks and, by Holm, the study's ideas). That p never confirms anything:
+    only the confirmation on fresh seeds does.
     """
-    return _CONFIRM_LOOK_WEIGHTS if confirm else _LOOK_WEIGHTS
+    return _LOOK_WEIGHTS
 
 
-def look_adjusted_p(pvalues: Sequence[float | None], confirm: bool) -> tuple[float, int]:
-    """An idea's p adjusted for its looks, and the deciding look's index.
+def look_adjusted_p(pvalues: Sequence[float | None]) -> tuple[float, int]:
+    """An idea's exploratory p adjusted for the gate's looks, and the deciding look's index.
 
-    ``pvalues[j]`` is the p of design look j (0: 3 seeds, 1: 5 seeds, 2: confirmation),
-    None for a look not taken. Returns ``(min_j p_j / weight_j capped at 1, argmin j)``.
+    ``pvalues[j]`` is the p of exploratory look j (0: 3 seeds, 1: 5 seeds), None for a
+    look not taken. Returns ``(min_j p_j / weight_j capped at 1, argmin j)``.
     """
-    weights = look_weights(confirm)
+    weights = look_weights()
     if len(pvalues) > len(weights):
-        raise ValueError(f"{len(pvalues)} looks given, but the design allows {len(weights)} "
-                         f"({'confirm' if confirm else 'default'} mode)")
+        raise ValueError(f"{len(pvalues)} exploratory looks given, but the gate allows {len(weights)}")
     taken = [(min(1.0, float(p) / w), j) for j, (p, w) in enumerate(zip(pvalues, weights)) if p is not None]
     if not taken:
         raise ValueError("no look was taken")
@@ -365,11 +359,11 @@ def look_adjusted_p(pvalues: Sequence[float | None], confirm: bool) -> tuple[flo
     return min(taken)
 
 
-def idea_p(looks: Sequence[tuple[Mapping[int, float], Mapping[int, float]] | None], confirm: bool) -> float:
-    """An idea's look-adjusted p from its looks' val_loss by seed (None for a look not
-    taken): what it contributes to the Holm family of the study's other ideas."""
-    tests = [evidence_test(*look) if look is not None else None for look in looks]
-    return look_adjusted_p([t.p if t is not None else None for t in tests], confirm)[0]
+def idea_p(looks: Sequence[tuple[Mapping[int, float], Mapping[int, float]] | None]) -> float:
+    """An idea's look-adjusted exploratory p from its gate looks' val_loss by seed (None for a
+    look not taken; a confirmation look, if given, is ignored): its member of the Holm family."""
+    tests = [evidence_test(*look) if look is not None else None for look in looks[:len(_LOOK_WEIGHTS)]]
+    return look_adjusted_p([t.p if t is not None else None for t in tests])[0]
 
 
 def _check_family(pvalues: Sequence[float], m: int | None) -> tuple[list[float], int]:
@@ -419,11 +413,14 @@ def holm_batch(pvalues: np.ndarray, m: int | None = None) -> np.ndarray:
 class Evidence:
     """The evidence level of an idea and the numbers behind it.
 
-    ``p_look_adjusted`` is the idea's p over its looks, ``p_family_adjusted`` that p after
-    Holm over the study's ideas. ``lower_bound`` is the one-sided (1 - alpha_effective)
-    lower confidence bound of the mean improvement in nats at the deciding look
-    (``deciding_look``: 0 at 3 seeds, 1 at 5, 2 the confirmation look), by the test
-    named in ``decided_by``. ``reason`` says in words why the level was given.
+    After a confirmation (``deciding_look`` 2) the numbers are the confirmation's own, on
+    fresh seeds: ``p_look_adjusted`` = ``p_family_adjusted`` = its one-sided p (one
+    confirmatory test per study: nothing to correct), ``alpha_effective`` = ALPHA and
+    ``lower_bound`` the one-sided (1 - ALPHA) lower bound of the mean improvement in nats.
+    Before or without one they are exploratory: p over the gate's looks, then Holm over
+    the study's ideas, and the bound at that corrected level (descriptive only: the
+    gate's seeds were selected by the gate). ``effect_nats`` is the deciding look's mean
+    improvement (negative: the experimental arm was worse). ``reason`` says why in words.
     """
 
     level: EvidenceLevel
@@ -434,196 +431,185 @@ class Evidence:
     alpha_effective: float
     reason: str
     deciding_look: int
+    effect_nats: float = math.nan
+
+    @property
+    def confirmation(self) -> bool:
+        """Whether the numbers come from the confirmation on fresh seeds."""
+        return self.deciding_look == CONFIRMATION_LOOK
+
+    @property
+    def reversed(self) -> bool:
+        """A confirmation whose fresh seeds favour the control arm."""
+        return self.confirmation and self.effect_nats < 0
 
 
-def evidence_level(
-    passed_gate: bool,
-    p_look_adjusted: float,
-    p_family_adjusted: float,
-    deciding: EvidenceTest,
-    alpha_effective: float,
-    deciding_look: int,
-) -> Evidence:
-    """Grade one idea: "confirmed", "preliminary" or "not supported" (see the module docstring).
+CONFIRMATION_LOOK = 2  # the index of the confirmation look in an entry's looks
 
-    ``deciding`` is the test of the deciding look and ``alpha_effective`` that look's
-    share of ALPHA after the family correction; the lower bound is computed from them.
+
+def evidence_level(passed_gate: bool, confirm: bool, exploratory: tuple, confirmation: EvidenceTest | None) -> Evidence:
+    """Grade one idea (see the module docstring).
+
+    ``exploratory`` is ``(p_look_adjusted, p_family_adjusted, deciding EvidenceTest,
+    alpha_effective, look index)`` of the gate's looks; ``confirmation`` the test on the
+    fresh seeds, None when none ran.
     """
+    p_look, p_family, deciding, alpha_effective, j = exploratory
+    if passed_gate and confirmation is not None:
+        test = confirmation.test
+        lower = one_sided_lower_bound(test, ALPHA)
+        where = f"{confirmation.decided_by} on {len(confirmation.seeds)} fresh seeds"
+        if confirmation.p < ALPHA and lower > 0:
+            level = EvidenceLevel.CONFIRMED
+            reason = (f"passed the gate, then confirmed on fresh seeds: {where}, one-sided p = {confirmation.p:.3g} "
+                      f"< {ALPHA:g}; the improvement is at least {lower:.3g} nats at {1 - ALPHA:.0%} one-sided "
+                      "confidence")
+        else:
+            level = EvidenceLevel.NOT_CONFIRMED
+            what = ("the effect reversed: the experimental arm was worse on the fresh seeds"
+                    if test.mean_diff < 0 else "the effect was not confirmed on the fresh seeds")
+            reason = (f"passed the gate, but {what} ({where}: mean improvement {test.mean_diff:+.3g} nats, one-sided "
+                      f"p = {confirmation.p:.3g}, needs < {ALPHA:g}; {1 - ALPHA:.0%} lower bound {lower:.3g} nats)")
+        return Evidence(level=level, p_look_adjusted=float(confirmation.p), p_family_adjusted=float(confirmation.p),
+                        decided_by=confirmation.decided_by, lower_bound=lower, alpha_effective=ALPHA, reason=reason,
+                        deciding_look=CONFIRMATION_LOOK, effect_nats=float(test.mean_diff))
     lower = one_sided_lower_bound(deciding.test, alpha_effective)
     where = f"{deciding.decided_by} at {len(deciding.seeds)} seeds"
     if not passed_gate:
         level = EvidenceLevel.NOT_SUPPORTED
-        reason = "did not pass the seed's gate (d >= 0.5 at no look): nothing may be claimed"
-    elif p_family_adjusted < ALPHA and lower > 0:
-        level = EvidenceLevel.CONFIRMED
-        reason = (f"passed the gate; {where}: p adjusted for looks and ideas = {p_family_adjusted:.3g} < {ALPHA:g}, "
-                  f"and the improvement is at least {lower:.3g} nats at {1 - alpha_effective:.2%} one-sided "
-                  "confidence")
+        reason = f"did not pass the seed's gate (d >= {PROCEED_AT:g} at no look): nothing may be claimed"
     else:
         level = EvidenceLevel.PRELIMINARY
-        reason = (f"passed the seed's gate, not confirmed: {where}, p adjusted for looks and ideas = "
-                  f"{p_family_adjusted:.3g} (needs < {ALPHA:g}); one-sided {1 - alpha_effective:.2%} lower bound "
-                  f"of the improvement {lower:.3g} nats (needs > 0)")
-    return Evidence(level=level, p_look_adjusted=float(p_look_adjusted), p_family_adjusted=float(p_family_adjusted),
+        why = ("the confirmation on fresh seeds has not run yet" if confirm else
+               "confirmation was skipped (--research-no-confirm), so passing the gate is all there is")
+        reason = (f"passed the seed's gate, not confirmed: {why}. Exploratory {where}: p adjusted for looks and ideas "
+                  f"= {p_family:.3g}; the gate selected these seeds, so this p is descriptive, not a test")
+    return Evidence(level=level, p_look_adjusted=float(p_look), p_family_adjusted=float(p_family),
                     decided_by=deciding.decided_by, lower_bound=lower, alpha_effective=float(alpha_effective),
-                    reason=reason, deciding_look=int(deciding_look))
+                    reason=reason, deciding_look=int(j), effect_nats=float(deciding.test.mean_diff))
 
 
 def assess(
     looks: Sequence[tuple[Mapping[int, float], Mapping[int, float]] | None],
-    confirm: bool = False,
+    confirm: bool = True,
     other_ideas_p: Sequence[float] = (),
     passed_gate: bool | None = None,
 ) -> Evidence:
     """The whole evidence computation for one idea.
 
-    ``looks[j]`` is ``(control, experimental)`` val_loss keyed by seed at design look j
-    (0: 3 seeds, 1: 5 seeds, 2: the confirmation look, confirm mode only), None for a
-    look not taken. ``other_ideas_p`` are the look-adjusted p of the study's other
-    ideas tried so far (at most MAX_IDEAS - 1; untried ideas count as p = 1).
-    ``passed_gate`` defaults to the gate's decision on the last look taken.
+    ``looks[j]`` is ``(control, experimental)`` val_loss keyed by seed at look j (0: 3
+    seeds, 1: 5 seeds, 2: the confirmation on fresh seeds), None for a look not taken.
+    ``confirm`` is the study's design (False: --research-no-confirm). ``other_ideas_p``
+    are the exploratory look-adjusted p of the study's other ideas tried so far (at most
+    MAX_IDEAS - 1; untried ideas count as p = 1). ``passed_gate`` defaults to the gate's
+    decision on the last exploratory look taken.
     """
-    tests = [evidence_test(*look) if look is not None else None for look in looks]
-    p_look, j = look_adjusted_p([t.p if t is not None else None for t in tests], confirm)
+    if len(looks) > CONFIRMATION_LOOK + 1:
+        raise ValueError(f"{len(looks)} looks given; a study has at most {CONFIRMATION_LOOK + 1}")
+    confirmation = looks[CONFIRMATION_LOOK] if len(looks) > CONFIRMATION_LOOK else None
+    if confirmation is not None and not confirm:
+        raise ValueError("a confirmation look in a study designed without confirmation (--research-no-confirm)")
+    tests = [evidence_test(*look) if look is not None else None for look in looks[:CONFIRMATION_LOOK]]
+    p_look, j = look_adjusted_p([t.p if t is not None else None for t in tests])
     others = list(other_ideas_p)
     if len(others) > MAX_IDEAS - 1:
         raise ValueError(f"a study has at most {MAX_IDEAS} ideas, got {len(others) + 1}")
     p_family = holm([p_look, *others], MAX_IDEAS)[0]
     # Holm multiplies the idea's p by m minus the number of ideas with a smaller p.
     multiplier = MAX_IDEAS - sum(q < p_look for q in others)
-    alpha_effective = look_weights(confirm)[j] * ALPHA / multiplier
+    alpha_effective = look_weights()[j] * ALPHA / multiplier
     if passed_gate is None:
         last = next(t for t in reversed(tests) if t is not None)
         passed_gate = decide(last.cohens_d) is Decision.PROCEED
-    return evidence_level(passed_gate, p_look, p_family, tests[j], alpha_effective, j)
+    return evidence_level(passed_gate, confirm, (p_look, p_family, tests[j], alpha_effective, j),
+                          evidence_test(*confirmation) if confirmation is not None else None)
 
 
 def journal_status(decision: Decision | str, level: EvidenceLevel | str, final: bool = False) -> str:
-    """The journal status of an idea after a gate.
-
-    "Validated" only when the evidence is confirmed; "Proceeded (preliminary)" when the
-    gate proceeded without confirmation; "Failed" for noise; for suggestive, "Testing"
-    after the first look and "Inconclusive" after the final one (``final=True``).
+    """The journal status of an idea after a gate or its confirmation, from the one table
+    of words (:mod:`research_harness.vocabulary`): "Validated" only when confirmed on fresh
+    seeds, "Not confirmed" when the confirmation ran and did not confirm, "Proceeded
+    (preliminary)" when the gate proceeded with no confirmation; "Failed" for noise; for
+    suggestive, "Testing" after the first look and "Inconclusive" after the final one.
     """
+    from research_harness.vocabulary import DECISIONS, LEVELS  # noqa: PLC0415 - it imports this module's enums
+
     decision, level = Decision(decision), EvidenceLevel(level)
     if decision is Decision.PROCEED:
-        return "Validated" if level is EvidenceLevel.CONFIRMED else "Proceeded (preliminary)"
-    if level is EvidenceLevel.CONFIRMED:
-        raise ValueError(f"a {decision.value} gate cannot carry confirmed evidence")
-    if decision is Decision.NOISE:
-        return "Failed"
-    return "Inconclusive" if final else "Testing"
+        status = LEVELS[level].status
+        if status is None:
+            raise ValueError(f"a proceeding gate cannot carry {level.value} evidence")
+        return status
+    if level in (EvidenceLevel.CONFIRMED, EvidenceLevel.NOT_CONFIRMED):
+        raise ValueError(f"a {decision.value} gate cannot carry {level.value} evidence")
+    return DECISIONS[decision][1 if final else 0]
 
 
-def verdict_words(decision: Decision | str, level: EvidenceLevel | str) -> str:
-    """The verdict in words: an improvement is claimed only when it is confirmed.
+def verdict_words(decision: Decision | str, level: EvidenceLevel | str, reversed_: bool = False) -> str:
+    """The verdict in words (from :mod:`research_harness.vocabulary`): an improvement is
+    claimed only when confirmed on fresh seeds."""
+    from research_harness.vocabulary import LEVELS  # noqa: PLC0415
 
-    Replaces the old WINNER / LOSER / NEUTRAL verdict, which read a win off d alone.
-    """
     decision, level = Decision(decision), EvidenceLevel(level)
-    if level is EvidenceLevel.CONFIRMED:
-        if decision is not Decision.PROCEED:
-            raise ValueError(f"a {decision.value} gate cannot carry confirmed evidence")
-        return "confirmed improvement"
-    if level is EvidenceLevel.PRELIMINARY:
-        return "preliminary: passed the seed's gate, not confirmed"
-    return f"not supported (gate: {decision.value})"
+    if level in (EvidenceLevel.CONFIRMED, EvidenceLevel.NOT_CONFIRMED) and decision is not Decision.PROCEED:
+        raise ValueError(f"a {decision.value} gate cannot carry {level.value} evidence")
+    words = LEVELS[level]
+    if level is EvidenceLevel.NOT_SUPPORTED:
+        return f"{words.verdict} (gate: {decision.value})"
+    return words.verdict_reversed if reversed_ and words.verdict_reversed else words.verdict
 
 
 # ---------------------------------------------------------------------------
-# Sizing the confirmation look
+# Sizing the confirmation, before any of its runs trains
 # ---------------------------------------------------------------------------
 
 
-def _confirmation_alpha(alpha: float | None) -> float:
-    """The confirmation look's alpha: its weight times ALPHA / MAX_IDEAS unless given."""
-    alpha = look_weights(True)[-1] * ALPHA / MAX_IDEAS if alpha is None else float(alpha)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    return alpha
+def confirmation_power(planned_dz, n) -> np.ndarray:
+    """Power of the one-sided paired t at ALPHA with ``n`` pairs at true d_z ``planned_dz``.
 
-
-def _check_max_seeds(max_seeds: int) -> int:
-    if int(max_seeds) != max_seeds or not 2 <= max_seeds <= len(SEED_SEQUENCE):
-        raise ValueError(f"max_seeds must be an integer in [2, {len(SEED_SEQUENCE)}], got {max_seeds}")
-    return int(max_seeds)
-
-
-def _confirmation_power(effect, n, alpha: float, paired: bool):
-    """Power of the one-sided test at ``n`` seeds per arm and standardized ``effect``.
-
-    Paired: noncentral t with df = n - 1, ncp = d_z sqrt(n). Welch is approximated by
-    the two-sample t: df = 2n - 2, ncp = d sqrt(n/2). An infinite positive effect has
-    power 1; NaN has none.
+    Noncentral t: df = n - 1, ncp = d_z sqrt(n). Infinite d_z has power 1, NaN none.
     """
-    effect = np.asarray(effect, dtype=np.float64)
+    dz = np.asarray(planned_dz, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
-    df, ncp_per_effect = (n - 1, np.sqrt(n)) if paired else (2 * n - 2, np.sqrt(n / 2))
     with np.errstate(invalid="ignore", over="ignore"):
-        power = sps.nct.sf(sps.t.ppf(1 - alpha, df), df, np.where(np.isinf(effect), 0.0, effect) * ncp_per_effect)
-    return np.where(np.isinf(effect), np.where(effect > 0, 1.0, 0.0), power)
+        power = sps.nct.sf(sps.t.ppf(1 - ALPHA, n - 1), n - 1, np.where(np.isinf(dz), 0.0, dz) * np.sqrt(n))
+    return np.where(np.isinf(dz), np.where(dz > 0, 1.0, 0.0), np.nan_to_num(power, nan=0.0))
 
 
-def confirmation_seeds(
-    current_seeds: Sequence[int],
-    observed: EvidenceTest,
-    max_seeds: int = 10,
-    alpha: float | None = None,
-) -> list[int]:
-    """Seeds to add for the confirmation look, in ``SEED_SEQUENCE`` order.
+def planned_dz(planned_sigmas: float) -> float:
+    """The paired d_z the sizing plans for, from an improvement in baseline sigmas.
 
-    The smallest seed count n per arm (current n < n <= max_seeds) whose power at the
-    observed effect (``observed.power_effect``: d_z when paired, else d) reaches
-    ``TARGET_POWER`` at the confirmation look's alpha (default: its weight times
-    ALPHA / MAX_IDEAS); max_seeds when none does (a small or negative effect). Returns
-    the seeds to run on both arms, [] when the current seeds already reach max_seeds.
+    The arms' correlation is not known before the confirmation, so the sizing assumes
+    independent arms (rho = ``SIZING_RHO`` = 0): sd of a difference sigma sqrt(2). Seeds
+    shared by both arms correlate them positively, which only raises the real power.
     """
-    max_seeds, alpha = _check_max_seeds(max_seeds), _confirmation_alpha(alpha)
-    current = list(current_seeds)
-    paired = observed.paired is not None
-    target = max_seeds
-    for n in range(len(current) + 1, max_seeds + 1):
-        if _confirmation_power(observed.power_effect, n, alpha, paired) >= TARGET_POWER:
-            target = n
-            break
-    return [s for s in SEED_SEQUENCE if s not in current][: max(0, target - len(current))]
+    return float(planned_sigmas) / math.sqrt(2.0 * (1.0 - SIZING_RHO))
 
 
-@functools.lru_cache(maxsize=64)
-def _effect_for_power(n: int, alpha: float, paired: bool) -> float:
-    """The smallest standardized effect whose power reaches TARGET_POWER at ``n`` seeds.
+def confirmation_size(planned_sigmas: float | None, max_seeds: int = MAX_CONFIRM_SEEDS) -> tuple[int, str]:
+    """How many fresh seeds per arm the confirmation runs, and why, fixed before any trains.
 
-    Power rises with the effect, so "power(effect) >= TARGET_POWER" is "effect >= this";
-    the batch version compares against it instead of evaluating the noncentral t for
-    every study and seed count.
+    The smallest n in [MIN_CONFIRM_SEEDS, max_seeds] whose power (one-sided paired t at
+    ALPHA, :func:`confirmation_power`) at the planned effect reaches TARGET_POWER; max_seeds
+    when none does (a small, zero or unknown planned effect).
     """
-    def shortfall(effect: float) -> float:
-        return float(_confirmation_power(effect, n, alpha, paired)) - TARGET_POWER
-
-    hi = 1.0
-    while shortfall(hi) < 0:
-        hi *= 2.0
-    return float(optimize.brentq(shortfall, 0.0, hi, xtol=1e-14))
-
-
-def confirmation_n_batch(
-    effect: np.ndarray,
-    current_n: np.ndarray | int,
-    paired: bool = True,
-    max_seeds: int = 10,
-    alpha: float | None = None,
-) -> np.ndarray:
-    """:func:`confirmation_seeds` as seed counts per arm, for many studies at once.
-
-    ``effect`` is the observed standardized effect per study and ``current_n`` its
-    current seed count. Returns the confirmation look's total seed count; where no seed
-    may be added (current_n >= max_seeds) it is current_n itself.
-    """
-    max_seeds, alpha = _check_max_seeds(max_seeds), _confirmation_alpha(alpha)
-    effect = np.asarray(effect, dtype=np.float64)
-    current = np.broadcast_to(np.asarray(current_n, dtype=np.int64), effect.shape)
-    grid = np.arange(2, max_seeds + 1)
-    needed = np.array([_effect_for_power(int(n), alpha, paired) for n in grid])
-    enough = (effect[..., None] >= needed) & (grid > current[..., None])
-    first = grid[np.argmax(enough, axis=-1)]
-    return np.where(current >= max_seeds, current, np.where(enough.any(axis=-1), first, max_seeds))
+    if int(max_seeds) != max_seeds or not MIN_CONFIRM_SEEDS <= max_seeds <= len(CONFIRMATION_SEEDS):
+        raise ValueError(f"max_seeds must be an integer in [{MIN_CONFIRM_SEEDS}, {len(CONFIRMATION_SEEDS)}], "
+                         f"got {max_seeds}")
+    max_seeds = int(max_seeds)
+    if planned_sigmas is None or not math.isfinite(planned_sigmas) or planned_sigmas <= 0:
+        return max_seeds, (f"no positive planned effect ({planned_sigmas}), so the most seeds allowed, {max_seeds}, "
+                           "per arm")
+    dz = planned_dz(planned_sigmas)
+    grid = np.arange(MIN_CONFIRM_SEEDS, max_seeds + 1)
+    power = confirmation_power(dz, grid)
+    enough = np.flatnonzero(power >= TARGET_POWER)
+    n = int(grid[enough[0]]) if enough.size else max_seeds
+    at = float(confirmation_power(dz, n))
+    why = (f"planned effect {planned_sigmas:.3g} baseline sigma (d_z {dz:.3g} for independent arms): "
+           f"{n} seeds per arm give {at:.0%} power for the one-sided paired t at alpha {ALPHA:g}")
+    if not enough.size:
+        why += f" (short of {TARGET_POWER:.0%}: capped at the most seeds allowed, {max_seeds})"
+    elif n == MIN_CONFIRM_SEEDS and confirmation_power(dz, n - 1) >= TARGET_POWER:
+        why += f" (the minimum of {MIN_CONFIRM_SEEDS})"
+    return n, why

@@ -5,13 +5,22 @@ heavy here (torch arrives with the first research fixture that trains or plans a
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from pathlib import Path
 
 import pytest
 
-from research_harness.workspace import PHASES, RESEARCH_TOKENS, Settings, Workspace
+from research_harness.workspace import (
+    CONFIRMATION_SEEDS,
+    MAX_CONFIRM_SEEDS,
+    MIN_CONFIRM_SEEDS,
+    PHASES,
+    RESEARCH_TOKENS,
+    Settings,
+    Workspace,
+)
 
 _STATE = pytest.StashKey["ResearchState"]()
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?|mps)$")
@@ -81,11 +90,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "extra), or a registered backend (docs/AGENT.md)")
     group.addoption("--research-agent-seed", default=None,
                     help="seeds the catalogue's proposal and tie-break draws (default 0)")
-    group.addoption("--research-confirm", action="store_true", default=None,
-                    help="when the gate proceeds but the evidence is preliminary, add confirmation seeds to both "
-                         "arms (as many as a power analysis asks, at most --research-max-seeds) before the paper")
-    group.addoption("--research-max-seeds", default=None,
-                    help="the most seeds per arm a confirmation may reach (default 10, at least 5)")
+    group.addoption("--research-no-confirm", action="store_true", default=None,
+                    help="skip the confirmation on fresh seeds that follows a gate that proceeds: the seed's budget "
+                         "exactly, and the best evidence level is preliminary")
+    group.addoption("--research-max-confirm-seeds", default=None,
+                    help=f"the most fresh seeds per arm a confirmation may use (default {MAX_CONFIRM_SEEDS}, at least "
+                         f"{MIN_CONFIRM_SEEDS}); the count is sized by power for the plan's expected effect")
+    # The old confirm mode's options: one usage error naming what replaced them (see _settings).
+    group.addoption("--research-confirm", action="store_true", default=None, help=argparse.SUPPRESS)
+    group.addoption("--research-max-seeds", default=None, help=argparse.SUPPRESS)
     group.addoption("--research-calibration-studies", default=None,
                     help="A/A repetitions of the built-in null idea under -m research_calibration (default 10)")
     group.addoption("--research-executor", default=None,
@@ -109,8 +122,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("research_report", "default for --research-report", type="bool", default=False)
     parser.addini("research_agent", "default for --research-agent")
     parser.addini("research_agent_seed", "default for --research-agent-seed")
-    parser.addini("research_confirm", "default for --research-confirm", type="bool", default=False)
-    parser.addini("research_max_seeds", "default for --research-max-seeds")
+    parser.addini("research_no_confirm", "default for --research-no-confirm", type="bool", default=False)
+    parser.addini("research_max_confirm_seeds", "default for --research-max-confirm-seeds")
     parser.addini("research_calibration_studies", "default for --research-calibration-studies")
     parser.addini("research_executor", "default for --research-executor")
     parser.addini("research_ray_address", "default for --research-ray-address")
@@ -198,14 +211,18 @@ def _settings(config: pytest.Config) -> Settings:
     if sandbox not in SANDBOX_MODES:
         raise pytest.UsageError(f"--research-sandbox {sandbox!r} is unknown; choose one of: {', '.join(SANDBOX_MODES)} "
                                 "(none runs model-written code without a sandbox, and every report says so)")
-    max_seeds = _positive_int("max-seeds", _option(config, "max-seeds"), 10)
-    if not 5 <= max_seeds <= 50:
-        raise pytest.UsageError(f"--research-max-seeds must be between 5 (the seeds the gate may already use) and "
-                                f"50, got {max_seeds}")
+    if config.getoption("--research-confirm") or config.getoption("--research-max-seeds") is not None:
+        raise pytest.UsageError("--research-confirm and --research-max-seeds are gone: confirmation on fresh seeds is "
+                                "now the default (skip it with --research-no-confirm; cap its seeds with "
+                                "--research-max-confirm-seeds N)")
+    max_confirm = _positive_int("max-confirm-seeds", _option(config, "max-confirm-seeds"), MAX_CONFIRM_SEEDS)
+    if not MIN_CONFIRM_SEEDS <= max_confirm <= len(CONFIRMATION_SEEDS):
+        raise pytest.UsageError(f"--research-max-confirm-seeds must be between {MIN_CONFIRM_SEEDS} and "
+                                f"{len(CONFIRMATION_SEEDS)}, got {max_confirm}")
     return Settings(research_dir=root, tokens=tokens, preset=preset, device=device, agent=agent,
-                    agent_seed=agent_seed, confirm=bool(config.getoption("--research-confirm")
-                                                        or config.getini("research_confirm")),
-                    max_seeds=max_seeds, calibration_studies=_positive_int(
+                    agent_seed=agent_seed, confirm=not (config.getoption("--research-no-confirm")
+                                                            or config.getini("research_no_confirm")),
+                    max_confirm_seeds=max_confirm, calibration_studies=_positive_int(
                         "calibration-studies", _option(config, "calibration-studies"), 10),
                     write_reports=bool(config.getoption("--research-report") or config.getini("research_report")),
                     executor=executor, ray_address=_option(config, "ray-address") or os.environ.get("RAY_ADDRESS"),

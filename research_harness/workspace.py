@@ -11,11 +11,17 @@ BASELINE_SEEDS = (42, 137, 256, 512, 1024)
 ARM_SEEDS = (42, 137, 256)
 EXTENSION_SEEDS = (512, 1024)
 MAX_IDEAS = 3
+# Fresh seeds of the confirmation (the first n, n fixed before any trains): disjoint from the
+# gate's seeds above and from the A/A phase's blocks (research_harness.discovery.aa, >= 100000).
+CONFIRMATION_SEEDS = tuple(range(10_001, 10_051))
+MIN_CONFIRM_SEEDS = 6  # fewer fresh pairs leave the paired t too few degrees of freedom
+MAX_CONFIRM_SEEDS = 10  # default of --research-max-confirm-seeds
 PHASES = ("smoke", "baseline", "discovery", "paper", "archive", "calibration")
 
 
 def seed_order(seed: int) -> tuple[int, int]:
-    """The workflow's seed order (42, 137, 256, 512, 1024), then any other seed by value."""
+    """The workflow's seed order (42, 137, 256, 512, 1024), then any other seed by value
+    (the confirmation's fresh seeds in their sequence's order)."""
     return (BASELINE_SEEDS.index(seed), seed) if seed in BASELINE_SEEDS else (len(BASELINE_SEEDS), seed)
 
 
@@ -43,8 +49,8 @@ class Settings:
     mlflow_uri: str | None = None  # --research-mlflow: where runs are exported (None: off)
     agent: str = "catalogue"  # the research agent's backend
     agent_seed: int = 0  # seeds the catalogue's proposal and tie-break draws
-    confirm: bool = False  # --research-confirm: confirmation seeds for a preliminary result
-    max_seeds: int = 10  # the most seeds per arm a confirmation may reach
+    confirm: bool = True  # confirmation on fresh seeds when the gate proceeds (--research-no-confirm: False)
+    max_confirm_seeds: int = MAX_CONFIRM_SEEDS  # --research-max-confirm-seeds: the most fresh seeds per arm
     calibration_studies: int = 10  # A/A repetitions of `-m research_calibration`
     sandbox: str = "bwrap"  # where model-written code runs: "bwrap", or "none" (the user's explicit opt-out)
 

@@ -17,8 +17,8 @@ from trainer.ideas import discover_ideas
 from trainer.ideas.base import Idea
 
 BASELINE = {"mean": 5.0, "std": 0.02, "n": 5}
-STATUSES = ("Backlog", "Under Review", "Ready to Test", "Testing", "Validated", "Proceeded (preliminary)",
-            "Inconclusive", "Failed", "Archived")
+STATUSES = ("Backlog", "Under Review", "Ready to Test", "Testing", "Validated", "Not confirmed",
+            "Proceeded (preliminary)", "Inconclusive", "Failed", "Archived")
 
 # The 1%-rescale of a norm gain that tests/test_discovery.py plants as a user idea.
 RESCALE = '''

@@ -20,7 +20,14 @@ from research_harness.agent.backends import CatalogueAgent
 from research_harness.baseline import BASELINE
 from research_harness.discovery.study import Discovery, SlotSkipped
 from research_harness.runner import Arm, Runner
-from research_harness.workspace import ARM_SEEDS, BASELINE_SEEDS, EXTENSION_SEEDS, Settings, Workspace
+from research_harness.workspace import (
+    ARM_SEEDS,
+    BASELINE_SEEDS,
+    CONFIRMATION_SEEDS,
+    EXTENSION_SEEDS,
+    Settings,
+    Workspace,
+)
 from trainer.ideas import discover_ideas
 
 IDEA_TEMPLATE = '''
@@ -174,32 +181,151 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
     assert conclude.archive(disc) == []  # the final report, the paper and its figures stay in place
 
 
-def test_confirmation_seeds_can_confirm_a_preliminary_result(tmp_path, data_dir):
-    runner = make_runner(tmp_path, confirm=True, max_seeds=8)
+def assert_engine_agrees(disc: Discovery) -> None:
+    """The recorded study replayed through the study engine (research_harness.engine) gives the
+    journal's outcome: which idea proceeded, and confirmed / not confirmed / reversed."""
+    from research_harness.discovery.replay import replay
+
+    step = replay(disc)
+    journal = disc.journal()
+    winner = disc.winner()
+    assert step.paper_idea[0] == (winner.slot - 1 if winner else -1)
+    for entry in journal.entries:
+        if entry.status in ("Failed", "Inconclusive"):
+            assert step.tried[0, entry.slot - 1] and step.paper_idea[0] != entry.slot - 1
+        assert step.second_look[0, entry.slot - 1] == (len(entry.decisions) > 1 and entry.decisions[1]["look"] == 1)
+    if winner is None:
+        return
+    done = any(d["look"] == 2 for d in winner.decisions)
+    assert (step.state[0] == 1) == (done or not disc.design()["confirm"])  # waiting for its fresh seeds otherwise
+    assert step.confirmed[0] == (winner.status == "Validated")
+    assert step.not_confirmed[0] == (winner.status == "Not confirmed")
+    assert step.reversed[0] == bool(winner.evidence.get("reversed"))
+
+
+def confirm_with(disc: Discovery, slot: int, fresh: dict, base42: dict) -> dict:
+    """Drive the confirmation as test_phase2_discovery's test_confirmation does, with planted
+    losses on the fresh seeds: {seed: (control offset, experimental offset)}."""
+    runner = disc.runner
+    entry = disc.journal().entry_for_slot(slot)
+    extra = disc.confirmation_seeds(slot)
+    assert extra == list(CONFIRMATION_SEEDS[:len(extra)]) and len(extra) >= 6
+    assert not set(extra) & set(BASELINE_SEEDS)  # fresh: never the gate's seeds
+    for seed in extra:
+        c, e = fresh[seed]
+        plant(runner, BASELINE, seed, base42["val_loss"] + c, base42)
+        plant(runner, Arm("exp", (entry.idea,)), seed, base42["val_loss"] + e, base42)
+    for which in ("control", "exp"):
+        for seed in extra:
+            record, trained = disc.confirmation_run(slot, which, seed)
+            assert record["seed"] == seed and not trained
+    with pytest.raises(SlotSkipped, match="not a confirmation seed"):
+        disc.confirmation_run(slot, "exp", 42)
+    return disc.confirm(slot)
+
+
+def _fresh(shift: float) -> dict:
+    """Fresh seeds whose experimental arm is lower by ``shift`` nats, give or take a little."""
+    return {s: (0.01 * (-1) ** i, 0.01 * (-1) ** i - shift + 0.002 * (i % 3 - 1))
+            for i, s in enumerate(CONFIRMATION_SEEDS[:10])}
+
+
+def _study(tmp_path, **settings):
+    runner = make_runner(tmp_path, **settings)
     base42, _ = runner.get_or_train(BASELINE, 42)
     for seed in BASELINE_SEEDS[1:]:
         plant(runner, BASELINE, seed, base42["val_loss"] + OFFSETS[seed], base42)
+    return runner, base42
+
+
+def test_a_confirmation_on_fresh_seeds_can_confirm(tmp_path, data_dir):
+    runner, base42 = _study(tmp_path)
     disc = discovery_with(runner, [("beta_idea", "attention")])
     assert run_slot(disc, 1, better(0.03), base42) == "Proceeded (preliminary)"
-    extra = disc.confirmation_seeds(1)
-    assert extra and len(extra) <= 8 - 3 and extra[:2] == [512, 1024]
+    decision = confirm_with(disc, 1, _fresh(0.03), base42)
     entry = disc.journal().entry_for_slot(1)
-    for i, seed in enumerate(extra):  # both arms: the control arm is baseline runs of the new seeds
-        if runner.lookup(BASELINE, seed) is None:
-            plant(runner, BASELINE, seed, base42["val_loss"] + 0.01 * (-1) ** i, base42)
-        plant(runner, Arm("exp", (entry.idea,)), seed, base42["val_loss"] + 0.01 * (-1) ** i - 0.03 + 0.002 * i, base42)
-    for which in ("control", "exp"):  # as test_phase2_discovery's test_confirmation drives it
-        for seed in extra:
-            record, trained = disc.confirmation_run(1, which, seed)
-            assert record["seed"] == seed and not trained
-    with pytest.raises(SlotSkipped, match="not a confirmation seed"):
-        disc.confirmation_run(1, "exp", 42)
-    decision = disc.confirm(1)
-    entry = disc.journal().entry_for_slot(1)
-    assert decision["look"] == 2 and len(decision["seeds"]) == 3 + len(extra)
+    assert decision["look"] == 2 and decision["seeds"] == entry.confirmation["seeds"]  # the fresh seeds only
     assert entry.evidence["level"] == "confirmed" and entry.status == "Validated" == decision["status"]
+    assert entry.evidence["deciding_look"] == 2 and entry.evidence["alpha_effective"] == 0.05
     assert disc.confirm(1) == decision  # resumable: a second call adds nothing
-    assert "confirmation look" in runner.workspace.experiment_report("beta_idea", "3k").read_text()
+    assert "confirmation on fresh seeds" in runner.workspace.experiment_report("beta_idea", "3k").read_text()
+    assert_engine_agrees(disc)
+
+
+def test_the_confirmation_is_fixed_and_journaled_before_it_runs_and_ignores_the_gates_seeds(tmp_path, data_dir):
+    """Regression (issue 15): with --research-confirm --research-max-seeds 5 a gate that proceeded at 5
+    seeds got a "confirmation look" on the same 5 seeds and became Validated. Now the gate's seeds
+    never confirm: the seeds below would pass that old look, and the fresh seeds (no effect) decide."""
+    runner, base42 = _study(tmp_path)
+    disc = discovery_with(runner, [("mu_idea", "attention")])
+    # d = 0.499 at 3 seeds (suggestive), 0.52 at 5 (proceed); paired p = 0.0063 at 5 seeds.
+    offsets = {42: -0.0072, 137: 0.0079, 256: -0.0181, 512: 0.0066, 1024: -0.0319}
+    assert run_slot(disc, 1, offsets, base42) == "Proceeded (preliminary)"
+    entry = disc.journal().entry_for_slot(1)
+    assert [d["decision"] for d in entry.decisions] == ["suggestive", "proceed"]
+    assert entry.evidence["level"] == "preliminary" and "has not run yet" in entry.evidence["reason"]
+    seeds = disc.confirmation_seeds(1)
+    entry = disc.journal().entry_for_slot(1)  # the plan is in the journal before any confirmation run exists
+    plan = entry.confirmation
+    assert plan["seeds"] == seeds and plan["n"] == len(seeds) and "power" in plan["reason"]
+    assert plan["source"] == "the plan's expected_effect.sigmas"
+    assert all(runner.lookup(BASELINE, s) is None for s in seeds)
+    assert f"confirmation fixed before any run: {len(seeds)} fresh seeds" in entry.status_history[-1]["note"]
+    lost = {s: (0.01 * (-1) ** i, 0.01 * (-1) ** i + (0.004 if i % 2 else -0.005)) for i, s in
+            enumerate(CONFIRMATION_SEEDS[:10])}
+    decision = confirm_with(disc, 1, lost, base42)
+    entry = disc.journal().entry_for_slot(1)
+    assert decision["seeds"] == seeds and entry.status == "Not confirmed" and entry.evidence["level"] == "not confirmed"
+    assert not entry.evidence["reversed"] and disc.winner().idea == "mu_idea"  # the study still ends here
+    assert "| Validated |" not in runner.workspace.idea_log("3k").read_text()
+    assert_engine_agrees(disc)
+
+
+def test_a_reversed_confirmation_is_reported_as_reversed(tmp_path, data_dir):
+    runner, base42 = _study(tmp_path)
+    disc = discovery_with(runner, [("nu_idea", "attention")])
+    assert run_slot(disc, 1, better(0.03), base42) == "Proceeded (preliminary)"
+    confirm_with(disc, 1, _fresh(-0.03), base42)  # every fresh seed about 0.03 nats WORSE
+    entry = disc.journal().entry_for_slot(1)
+    assert entry.status == "Not confirmed" and entry.evidence["reversed"] and entry.evidence["effect_nats"] < 0
+    assert entry.verdict == "not confirmed: the effect reversed on fresh seeds"
+    assert any("did not replicate" in lesson for lesson in entry.lessons)
+    assert_engine_agrees(disc)
+    summary = conclude.summary(disc)
+    assert "NOT CONFIRMED" in summary and "REVERSED" in summary and "CONFIRMED on fresh" not in summary
+
+    from research_harness.paper import write_paper
+
+    result = write_paper(conclude.paper_inputs(disc, entry), runner.workspace.papers, agent=disc.agent,
+                         compile_pdf=False)
+    assert result.passed, result.findings
+    text = result.markdown_path.read_text()
+    assert "reversed" in result.title and "the effect reversed" in text
+    assert "would settle it" not in text and "confirmation mode" not in text  # no advice to run what just ran
+
+
+def test_the_aa_phase_runs_the_engine_and_confirms_in_its_own_seed_block(study):
+    """The A/A repetition is driven by the study engine: it asks for exactly the runs the flow
+    needs (3 gate seeds, then the block's fresh seeds once the gate proceeds), and a study
+    designed without confirmation stops at the gate."""
+    from research_harness.discovery import aa
+
+    runner, base42 = study
+    control_arm, exp_arm = aa.arms()
+    n = aa.confirmation_count(runner)
+    seeds = aa.seeds_for(1, len(BASELINE_SEEDS) + n)
+    assert seeds[0] == 100_100 and not set(seeds) & (set(CONFIRMATION_SEEDS) | set(BASELINE_SEEDS))
+    for i, seed in enumerate(seeds):  # the gate's seeds: the null arm 0.03 lower (proceeds); fresh seeds: no effect
+        c = 0.01 * (-1) ** i
+        plant(runner, control_arm, seed, base42["val_loss"] + c, base42)
+        plant(runner, exp_arm, seed, base42["val_loss"] + c - (0.03 if i < 3 else 0.0) + 0.002 * (i % 3 - 1), base42)
+    asked = []
+    result = aa.run_repetition(runner, 1, lambda arm, rec, trained: asked.append((arm.name, rec["seed"])))
+    wanted = seeds[:3] + seeds[len(BASELINE_SEEDS):]  # never the block's 4th and 5th seeds: the gate was not suggestive
+    assert sorted(asked) == sorted([(a.name, s) for a in (control_arm, exp_arm) for s in wanted])
+    assert result["paper"] and result["level"] == "not confirmed" and result["confirmation_seeds"] == n
+    skipped = aa.run_repetition(make_runner(runner.workspace.root, confirm=False), 1)
+    assert skipped["paper"] and skipped["level"] == "preliminary" and skipped["confirmation_seeds"] == 0
 
 
 def test_suggestive_branch_runs_the_extension_seeds_and_decides_again(study):
@@ -212,6 +338,7 @@ def test_suggestive_branch_runs_the_extension_seeds_and_decides_again(study):
     assert status == entry.decisions[1]["status"] != "Validated"
     report = runner.workspace.experiment_report("gamma_idea", "3k").read_text()
     assert "Seeds were added after a first look" in report and "| 1024 |" in report
+    assert_engine_agrees(disc)
 
 
 def test_noise_branch_fails_the_idea_and_never_proposes_it_again(study):
@@ -234,6 +361,7 @@ def test_three_failures_end_the_loop_with_an_honest_summary(study):
         assert run_slot(disc, slot, {s: OFFSETS[s] + 0.002 for s in OFFSETS}, base42) == "Failed"
     with pytest.raises(SlotSkipped, match="at most 3 ideas"):
         disc.check_slot(4)
+    assert_engine_agrees(disc)
     assert disc.winner() is None
     text = conclude.summary(disc)
     assert "No idea passed the gate, so no paper was written: of 3 idea(s) tried, 3 failed." in text
@@ -313,15 +441,19 @@ def test_a_diverged_run_is_a_result_never_retrained(study):
     assert sum("diverged" in lesson for lesson in disc.journal().entry_for_slot(1).lessons) == 1
 
 
-def test_the_design_is_fixed_at_the_first_gate(study, tmp_path):
-    """Alpha is spent over the looks the design allows: a later --research-confirm cannot add a look."""
-    runner, base42 = study
+def test_the_design_is_fixed_at_the_first_gate(tmp_path, data_dir):
+    """A study begun with --research-no-confirm cannot gain a confirmation in a later session:
+    its budget and its best level were fixed at its first gate."""
+    runner, base42 = _study(tmp_path, confirm=False)
     disc = discovery_with(runner, [("kappa_idea", "attention")])
     assert run_slot(disc, 1, better(0.03), base42) == "Proceeded (preliminary)"
-    assert disc.journal().design == {"confirm": False, "max_seeds": 10}
-    later = Runner(Settings(research_dir=runner.workspace.root, tokens=3000, preset="tiny", device="cpu", confirm=True),
+    assert disc.journal().design == {"confirm": False, "max_confirm_seeds": 10}
+    entry = disc.journal().entry_for_slot(1)
+    assert "--research-no-confirm" in entry.evidence["reason"] and "skipped" in entry.status_history[-1]["note"]
+    assert_engine_agrees(disc)
+    later = Runner(Settings(research_dir=runner.workspace.root, tokens=3000, preset="tiny", device="cpu"),
                    runner.workspace, log=lambda *a: None)
-    with pytest.raises(SlotSkipped, match="runs without --research-confirm"):
+    with pytest.raises(SlotSkipped, match="--research-no-confirm"):
         Discovery(later, agent=disc.agent).confirmation_seeds(1)
 
 

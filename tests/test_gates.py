@@ -15,15 +15,14 @@ from research_harness import gates as G
 from research_harness.gates import (
     ALPHA,
     DECISIONS,
-    SEED_SEQUENCE,
     Decision,
     EvidenceLevel,
     GateError,
     assert_valid_variance,
     assert_within_sigma,
     assess,
-    confirmation_n_batch,
-    confirmation_seeds,
+    confirmation_power,
+    confirmation_size,
     decide,
     decide_batch,
     evidence_test,
@@ -37,6 +36,7 @@ from research_harness.gates import (
     verdict_words,
 )
 from research_harness.stats import one_sided_lower_bound
+from research_harness.workspace import CONFIRMATION_SEEDS, MAX_CONFIRM_SEEDS, MIN_CONFIRM_SEEDS
 
 PROPS = settings(max_examples=100, deadline=None)
 
@@ -227,27 +227,24 @@ def test_evidence_test_falls_back_to_welch_when_seeds_differ():
 # --------------------------------------------------------------------------- looks and the idea family
 
 
-def test_look_weights_are_pre_registered_and_spend_alpha_once():
-    assert look_weights(False) == (0.5, 0.5)
-    assert look_weights(True) == (0.25, 0.25, 0.5)
-    assert sum(look_weights(False)) == sum(look_weights(True)) == 1.0
+def test_look_weights_split_alpha_over_the_gates_two_looks():
+    assert look_weights() == (0.5, 0.5) and sum(look_weights()) == 1.0
 
 
 @pytest.mark.parametrize(
-    "pvalues, confirm, expected",
-    [([0.03], False, (0.06, 0)), ([0.03, 0.02], False, (0.04, 1)), ([0.6, 0.9], False, (1.0, 0)),
-     ([0.01, None, 0.004], True, (0.008, 2)), ([0.001, 0.5, 0.004], True, (0.004, 0))],
+    "pvalues, expected",
+    [([0.03], (0.06, 0)), ([0.03, 0.02], (0.04, 1)), ([0.6, 0.9], (1.0, 0)), ([None, 0.004], (0.008, 1))],
 )
-def test_look_adjusted_p(pvalues, confirm, expected):
-    p, j = look_adjusted_p(pvalues, confirm)
+def test_look_adjusted_p(pvalues, expected):
+    p, j = look_adjusted_p(pvalues)
     assert (p, j) == (pytest.approx(expected[0]), expected[1])
 
 
-def test_look_adjusted_p_rejects_looks_the_design_does_not_allow():
+def test_look_adjusted_p_rejects_looks_the_gate_does_not_take():
     with pytest.raises(ValueError, match="allows 2"):
-        look_adjusted_p([0.1, 0.1, 0.1], confirm=False)
+        look_adjusted_p([0.1, 0.1, 0.1])
     with pytest.raises(ValueError, match="no look"):
-        look_adjusted_p([None, None], confirm=False)
+        look_adjusted_p([None, None])
 
 
 @pytest.mark.parametrize(
@@ -310,22 +307,54 @@ def test_holm_adjusted_p_reproduces_the_step_down_procedure(p, alpha):
 # --------------------------------------------------------------------------- the evidence level
 
 
-def test_assess_confirms_a_consistent_strong_improvement():
+FRESH = CONFIRMATION_SEEDS[:6]
+FRESH_CONTROL = {s: 3.2 + 0.1 * math.sin(s) for s in FRESH}
+FRESH_BETTER = {s: v - 0.1 - 0.01 * math.cos(s) for s, v in FRESH_CONTROL.items()}  # every fresh seed ~0.1 lower
+FRESH_WORSE = {s: v + 0.1 + 0.01 * math.cos(s) for s, v in FRESH_CONTROL.items()}  # reversed
+
+
+def test_the_gates_seeds_never_confirm():
+    """Exploratory seeds chose the idea: even p ~ 1e-4 on them leaves the result preliminary."""
     ev = assess([(CONTROL3, STRONG3)])
     p = evidence_test(CONTROL3, STRONG3).p
-    assert ev.level is EvidenceLevel.CONFIRMED and ev.decided_by == "paired t" and ev.deciding_look == 0
-    assert ev.p_look_adjusted == pytest.approx(2 * p)  # look 0 of (3, 5) gets half of alpha
-    assert ev.p_family_adjusted == pytest.approx(6 * p)  # Holm over 3 pre-registered ideas, 2 untried
+    assert ev.level is EvidenceLevel.PRELIMINARY and ev.decided_by == "paired t" and ev.deciding_look == 0
+    assert ev.p_look_adjusted == pytest.approx(2 * p)  # look 0 of the gate's two gets half of alpha
+    assert ev.p_family_adjusted == pytest.approx(6 * p) and ev.p_family_adjusted < ALPHA  # Holm over 3 pre-registered ideas, 2 untried
     assert ev.alpha_effective == pytest.approx(0.05 / 6)
     assert ev.lower_bound == pytest.approx(one_sided_lower_bound(evidence_test(CONTROL3, STRONG3).paired, 0.05 / 6))
-    assert ev.lower_bound > 0 and "nats" in ev.reason
+    assert "has not run yet" in ev.reason and "descriptive" in ev.reason and not ev.confirmation
+    skipped = assess([(CONTROL3, STRONG3)], confirm=False)
+    assert skipped.level is EvidenceLevel.PRELIMINARY and "--research-no-confirm" in skipped.reason
 
 
-def test_assess_gate_pass_without_evidence_is_preliminary():
-    assert decide(evidence_test(CONTROL3, WEAK3).cohens_d) is Decision.PROCEED
-    ev = assess([(CONTROL3, WEAK3)])
-    assert ev.level is EvidenceLevel.PRELIMINARY and ev.p_family_adjusted >= ALPHA and ev.lower_bound <= 0
-    assert "not confirmed" in ev.reason
+def test_confirmation_on_fresh_seeds_decides_alone_at_alpha():
+    ev = assess([(CONTROL3, WEAK3), None, (FRESH_CONTROL, FRESH_BETTER)])
+    ref = sps.ttest_rel([FRESH_CONTROL[s] for s in FRESH], [FRESH_BETTER[s] for s in FRESH], alternative="greater")
+    assert ev.level is EvidenceLevel.CONFIRMED and ev.confirmation and ev.deciding_look == 2
+    assert ev.p_look_adjusted == ev.p_family_adjusted == pytest.approx(ref.pvalue)  # one test: no correction
+    assert ev.alpha_effective == ALPHA and not ev.reversed
+    paired = evidence_test(FRESH_CONTROL, FRESH_BETTER).paired
+    assert ev.lower_bound == pytest.approx(one_sided_lower_bound(paired, ALPHA)) and ev.lower_bound > 0
+    assert ev.effect_nats == pytest.approx(paired.mean_diff) and "fresh seeds" in ev.reason
+    # The other ideas' exploratory p do not enter the confirmatory test.
+    assert assess([(CONTROL3, WEAK3), None, (FRESH_CONTROL, FRESH_BETTER)], other_ideas_p=[0.9, 0.9]) == ev
+
+
+def test_a_reversed_confirmation_is_reported_as_reversed():
+    ev = assess([(CONTROL3, STRONG3), None, (FRESH_CONTROL, FRESH_WORSE)])
+    assert ev.level is EvidenceLevel.NOT_CONFIRMED and ev.reversed and ev.effect_nats < 0
+    assert "reversed" in ev.reason and ev.lower_bound < 0
+    noisy = {s: FRESH_CONTROL[s] + (0.05 if i % 2 else -0.06) for i, s in enumerate(FRESH)}  # lost, not reversed
+    lost = assess([(CONTROL3, STRONG3), None, (FRESH_CONTROL, noisy)])
+    assert lost.level is EvidenceLevel.NOT_CONFIRMED and not lost.reversed and "not confirmed" in lost.reason
+    assert verdict_words("proceed", "not confirmed", True) == "not confirmed: the effect reversed on fresh seeds"
+
+
+def test_a_confirmation_needs_the_gate_and_the_design():
+    assert assess([(CONTROL3, STRONG3), None, (FRESH_CONTROL, FRESH_BETTER)],
+                  passed_gate=False).level is EvidenceLevel.NOT_SUPPORTED
+    with pytest.raises(ValueError, match="no-confirm"):
+        assess([(CONTROL3, STRONG3), None, (FRESH_CONTROL, FRESH_BETTER)], confirm=False)
 
 
 def test_assess_failed_gate_is_not_supported_whatever_the_p():
@@ -344,56 +373,33 @@ def test_assess_other_ideas_enter_holm():
         assess([(CONTROL3, STRONG3)], other_ideas_p=[0.5, 0.5, 0.5])
 
 
-def test_assess_holm_step_down_needs_the_smaller_idea_first():
-    # p = 0.0101 at 3 seeds: look-adjusted 0.0202 < 0.05 and its own factor-2 bound is positive, but the
-    # idea with the smaller p (0.018) is not significant (3 * 0.018 >= 0.05), so Holm stops before this one.
-    experimental = {42: 3.10, 137: 2.85, 256: 3.35}
-    ev = assess([(CONTROL3, experimental)], other_ideas_p=[0.018])
-    assert ev.p_look_adjusted == pytest.approx(0.0202, abs=2e-4) and ev.lower_bound > 0
-    assert ev.p_family_adjusted == pytest.approx(0.054) and ev.level is EvidenceLevel.PRELIMINARY
-    # With a clearly significant smaller idea (3 * 0.001 < 0.05) Holm's factor 2 confirms it; alone
-    # (first rank, factor 3: 0.0606) it would not be.
-    assert assess([(CONTROL3, experimental)], other_ideas_p=[0.001]).level is EvidenceLevel.CONFIRMED
-    assert assess([(CONTROL3, experimental)]).level is EvidenceLevel.PRELIMINARY
-
-
-def test_assess_second_and_confirmation_looks():
+def test_assess_second_look_enters_the_exploratory_p():
     control5 = {**CONTROL3, 512: 3.2, 1024: 3.4}
     exp5 = {**WEAK3, 512: 3.0, 1024: 3.2}
     ev = assess([(CONTROL3, WEAK3), (control5, exp5)])
     p3, p5 = evidence_test(CONTROL3, WEAK3).p, evidence_test(control5, exp5).p
     assert ev.p_look_adjusted == pytest.approx(min(1.0, 2 * p3, 2 * p5))
-    seeds = SEED_SEQUENCE[:8]
-    control8 = {s: 3.2 + 0.1 * math.sin(s) for s in seeds}
-    exp8 = {s: v - 0.1 - 0.01 * math.cos(s) for s, v in control8.items()}
-    ev = assess([(CONTROL3, WEAK3), None, (control8, exp8)], confirm=True)
-    p8 = evidence_test(control8, exp8).p
-    assert ev.deciding_look == 2 and ev.p_look_adjusted == pytest.approx(2 * p8)
-    assert ev.alpha_effective == pytest.approx(0.5 * 0.05 / 3) and ev.level is EvidenceLevel.CONFIRMED
-    with pytest.raises(ValueError, match="allows 2"):
-        assess([(CONTROL3, WEAK3), None, (control8, exp8)], confirm=False)
 
 
 @PROPS
-@given(st.lists(st.floats(-0.3, 0.3), min_size=3, max_size=3), st.floats(-0.2, 0.4),
+@given(st.lists(st.floats(-0.3, 0.3), min_size=6, max_size=6), st.floats(-0.2, 0.4), st.booleans(),
        st.lists(st.floats(0.0, 1.0), max_size=2))
-def test_confirmed_needs_both_the_gate_and_the_family_adjusted_p(noise, shift, others):
-    experimental = {s: CONTROL3[s] - shift + 0.05 * z for s, z in zip(CONTROL3, noise)}
-    look = evidence_test(CONTROL3, experimental)
-    assume(look.paired.sd_diff > 1e-9)
-    ev = assess([(CONTROL3, experimental)], other_ideas_p=others)
-    assume(abs(ev.p_family_adjusted - ALPHA) > 1e-9)
-    passed = decide(look.cohens_d) is Decision.PROCEED
-    assert (ev.level is EvidenceLevel.CONFIRMED) == (passed and ev.p_family_adjusted < ALPHA)
-    assert (ev.level is EvidenceLevel.NOT_SUPPORTED) == (not passed)
-    if ev.level is EvidenceLevel.CONFIRMED:
-        assert ev.lower_bound > 0
+def test_confirmed_exactly_when_the_gate_passed_and_the_fresh_test_rejects(noise, shift, passed, others):
+    fresh_exp = {s: FRESH_CONTROL[s] - shift + 0.05 * z for s, z in zip(FRESH, noise)}
+    test = evidence_test(FRESH_CONTROL, fresh_exp)
+    assume(test.paired.sd_diff > 1e-9 and abs(test.p - ALPHA) > 1e-9)
+    ev = assess([(CONTROL3, STRONG3), None, (FRESH_CONTROL, fresh_exp)], other_ideas_p=others, passed_gate=passed)
+    assert (ev.level is EvidenceLevel.CONFIRMED) == (passed and test.p < ALPHA)
+    assert (ev.level is EvidenceLevel.NOT_CONFIRMED) == (passed and test.p >= ALPHA)
+    if passed:
+        assert (ev.lower_bound > 0) == (ev.level is EvidenceLevel.CONFIRMED)
 
 
 @pytest.mark.parametrize(
     "decision, level, final, status",
     [
         ("proceed", "confirmed", False, "Validated"),
+        ("proceed", "not confirmed", False, "Not confirmed"),
         ("proceed", "preliminary", False, "Proceeded (preliminary)"),
         ("proceed", "preliminary", True, "Proceeded (preliminary)"),
         ("noise", "not supported", False, "Failed"),
@@ -408,84 +414,59 @@ def test_journal_status(decision, level, final, status):
 
 
 def test_confirmed_level_needs_a_proceeding_gate():
-    with pytest.raises(ValueError, match="cannot carry confirmed"):
-        journal_status(Decision.NOISE, EvidenceLevel.CONFIRMED)
-    with pytest.raises(ValueError, match="cannot carry confirmed"):
-        verdict_words(Decision.SUGGESTIVE, EvidenceLevel.CONFIRMED)
+    for level in ("confirmed", "not confirmed"):
+        with pytest.raises(ValueError, match=f"cannot carry {level}"):
+            journal_status(Decision.NOISE, level)
+        with pytest.raises(ValueError, match=f"cannot carry {level}"):
+            verdict_words(Decision.SUGGESTIVE, level)
 
 
 def test_verdict_words_claim_only_confirmed_improvements():
-    assert verdict_words(Decision.PROCEED, EvidenceLevel.CONFIRMED) == "confirmed improvement"
+    assert verdict_words(Decision.PROCEED, EvidenceLevel.CONFIRMED) == "confirmed improvement (on fresh seeds)"
     assert verdict_words(Decision.PROCEED, EvidenceLevel.PRELIMINARY) == (
         "preliminary: passed the seed's gate, not confirmed")
     for decision in ("noise", "suggestive"):
         words = verdict_words(decision, "not supported")
         assert words.startswith("not supported") and decision in words
-    for decision, level in [("proceed", "preliminary"), ("noise", "not supported"), ("suggestive", "not supported")]:
+    for decision, level in [("proceed", "preliminary"), ("proceed", "not confirmed"), ("noise", "not supported"),
+                            ("suggestive", "not supported")]:
         assert "WINNER" not in verdict_words(decision, level) and "confirmed improvement" not in verdict_words(
             decision, level)
 
 
-# --------------------------------------------------------------------------- sizing the confirmation look
+# --------------------------------------------------------------------------- sizing the confirmation
 
 
-def test_seed_sequence_extends_the_workflow_seeds():
-    assert SEED_SEQUENCE[:10] == (42, 137, 256, 512, 1024, 2048, 3072, 4096, 5120, 6144)
-    assert len(SEED_SEQUENCE) == len(set(SEED_SEQUENCE)) == 50
+def test_confirmation_seeds_are_fresh():
+    from research_harness.discovery.aa import SEED_BASE
+    from research_harness.workspace import BASELINE_SEEDS
+
+    assert len(CONFIRMATION_SEEDS) == len(set(CONFIRMATION_SEEDS)) == 50
+    assert not set(CONFIRMATION_SEEDS) & set(BASELINE_SEEDS) and max(CONFIRMATION_SEEDS) < SEED_BASE
 
 
-def _paired_power(d_z: float, n: int, alpha: float) -> float:
-    return sps.nct.sf(sps.t.ppf(1 - alpha, n - 1), n - 1, d_z * math.sqrt(n))
+def _paired_power(d_z: float, n: int) -> float:
+    return sps.nct.sf(sps.t.ppf(0.95, n - 1), n - 1, d_z * math.sqrt(n))
 
 
-def test_confirmation_seeds_smallest_n_with_80_percent_power():
-    control = {s: 3.2 + 0.05 * math.sin(s) for s in SEED_SEQUENCE[:5]}
-    experimental = {s: v - 0.05 - 0.03 * math.cos(3 * s) for s, v in control.items()}
-    observed = evidence_test(control, experimental)
-    alpha = 0.5 * 0.05 / 3
-    d_z = observed.paired.d_z
-    n = next(n for n in range(6, 11) if _paired_power(d_z, n, alpha) >= 0.8)
-    assert _paired_power(d_z, n - 1, alpha) < 0.8  # the textbook check of the choice
-    added = confirmation_seeds(list(control), observed, max_seeds=10)
-    assert added == list(SEED_SEQUENCE[5:n]) and 6 <= n <= 10
+@pytest.mark.parametrize("sigmas", [0.9, 1.2, 1.5, 2.0])
+def test_confirmation_size_is_the_smallest_n_with_80_percent_power(sigmas):
+    d_z = sigmas / math.sqrt(2)  # sized for independent arms
+    n, why = confirmation_size(sigmas, 50)
+    assert _paired_power(d_z, n) >= 0.8 and (n == MIN_CONFIRM_SEEDS or _paired_power(d_z, n - 1) < 0.8)
+    assert confirmation_power(d_z, n) == pytest.approx(_paired_power(d_z, n))
+    assert f"{n} seeds per arm" in why and f"{sigmas:.3g} baseline sigma" in why
 
 
-def test_confirmation_seeds_caps_and_weak_effects():
-    weak = evidence_test(CONTROL3, WEAK3)
-    assert confirmation_seeds([42, 137, 256], weak, max_seeds=10) == list(SEED_SEQUENCE[3:10])
-    assert confirmation_seeds(SEED_SEQUENCE[:10], weak, max_seeds=10) == []
-    worse = evidence_test(WEAK3, CONTROL3)
-    assert confirmation_seeds([42, 137, 256], worse, max_seeds=7) == list(SEED_SEQUENCE[3:7])
+def test_confirmation_size_textbook_and_bounds():
+    # d_z = 1 (sigmas sqrt 2): 8 pairs give 81.5% power one-sided at 0.05 (G*Power), 7 give 75.4%.
+    assert confirmation_size(math.sqrt(2))[0] == 8
+    assert confirmation_size(10.0)[0] == MIN_CONFIRM_SEEDS  # a large planned effect: the minimum
+    n, why = confirmation_size(0.3)
+    assert n == MAX_CONFIRM_SEEDS and "capped" in why
+    for planned in (None, 0.0, -1.0, math.nan):
+        assert confirmation_size(planned, 12)[0] == 12
     with pytest.raises(ValueError, match="max_seeds"):
-        confirmation_seeds([42], weak, max_seeds=51)
-
-
-def test_confirmation_seeds_welch_uses_the_two_sample_power():
-    diverged = {42: 3.10, 137: 2.95}
-    observed = evidence_test(CONTROL3, diverged)
-    alpha = 0.5 * 0.05 / 3
-
-    def power(n: int) -> float:
-        return sps.nct.sf(sps.t.ppf(1 - alpha, 2 * n - 2), 2 * n - 2, observed.cohens_d * math.sqrt(n / 2))
-
-    n = next((n for n in range(4, 21) if power(n) >= 0.8), 20)
-    assert len(confirmation_seeds([42, 137, 256], observed, max_seeds=20)) == n - 3
-
-
-def _observed(effect: float, paired: bool) -> G.EvidenceTest:
-    """An EvidenceTest whose power effect is ``effect`` (only that field matters for sizing)."""
-    look = evidence_test(CONTROL3, STRONG3 if paired else {42: 3.1, 137: 2.9})
-    if paired:
-        return replace(look, paired=replace(look.paired, d_z=effect))
-    return G.EvidenceTest(seeds=look.seeds, paired=None, welch=look.welch, cohens_d=effect)
-
-
-@PROPS
-@given(st.lists(st.one_of(st.floats(-3, 12), st.sampled_from([0.0, math.inf, -math.inf, math.nan])), min_size=1,
-                max_size=8), st.sampled_from([3, 5, 9, 10]), st.booleans(), st.sampled_from([5, 10, 20]))
-def test_confirmation_batch_agrees_with_scalar(effects, current, paired, max_seeds):
-    observed = [_observed(e, paired) for e in effects]
-    current_seeds = list(SEED_SEQUENCE[:current])
-    batch = confirmation_n_batch(np.array(effects), current, paired=paired, max_seeds=max_seeds)
-    for n, obs in zip(batch.tolist(), observed):
-        assert n == current + len(confirmation_seeds(current_seeds, obs, max_seeds=max_seeds))
+        confirmation_size(1.0, 5)
+    with pytest.raises(ValueError, match="max_seeds"):
+        confirmation_size(1.0, 51)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from helpers.fixtures_paper import make_inputs, make_record
 from research_harness.paper import PaperInputError, check, draft, write_paper
+from research_harness.workspace import CONFIRMATION_SEEDS
 from research_harness.paper.content import render
 from research_harness.paper.numbers import PLACEHOLDER
 
@@ -79,10 +80,18 @@ def test_evidence_is_worded_as_it_is_and_never_called_validated_when_preliminary
     _, _, _, preliminary = _paper(make_inputs(improvement=0.03))
     assert "a preliminary result, not confirmed" in preliminary.splitlines()[0]
     assert "the evidence level is preliminary" in preliminary and "validated" not in preliminary.lower()
+    assert "confirmation on fresh seeds was skipped" in preliminary  # PaperInputs.confirm False: --research-no-confirm
     big = make_inputs(improvement=0.2, n_arm=5, looks=[[42, 137, 256], [42, 137, 256, 512, 1024]])
-    a, numbers, doc, confirmed = _paper(big)
+    a, numbers, doc, exploratory = _paper(big)
+    assert a.evidence.level.value == "preliminary" and check(doc, numbers, a) == []  # the gate's seeds never confirm
+    a, numbers, doc, confirmed = _paper(make_inputs(improvement=0.2, fresh=6))
     assert a.evidence.level.value == "confirmed" and check(doc, numbers, a) == []
     assert "a confirmed improvement" in confirmed.splitlines()[0] and "is confirmed at this scale" in confirmed
+    assert [r["seed"] for r in a.control] == list(CONFIRMATION_SEEDS[:6])  # the stated result: fresh seeds only
+    a, numbers, doc, reversed_ = _paper(make_inputs(improvement=0.2, fresh=6,
+                                                    exp_losses=[5.0, 5.0, 5.0, *[5.3] * 6]))
+    assert a.evidence.level.value == "not confirmed" and a.evidence.reversed and check(doc, numbers, a) == []
+    assert "reversed" in reversed_.splitlines()[0] and "would settle it" not in reversed_
     a, numbers, doc, worse = _paper(make_inputs(improvement=-0.05))
     assert a.evidence.level.value == "not supported" and check(doc, numbers, a) == []
     assert "the data do not support" in worse.splitlines()[0] and "confirmed improvement" not in worse
@@ -95,14 +104,12 @@ def test_evidence_is_worded_as_it_is_and_never_called_validated_when_preliminary
        speed=st.sampled_from([1.0, 3.0]), confirm=st.booleans())
 def test_every_synthetic_study_renders_a_paper_that_passes_its_checks(improvement, noise, n_arm, tokens, overlap,
                                                                       retuned, speed, confirm):
-    """Null, negative, tiny, huge, inconclusive, extended (5 seeds), confirmation looks,
+    """Null, negative, tiny, huge, inconclusive, extended (5 seeds), confirmations on fresh seeds,
     below the research scale, overlapping runs, a retuned arm, a loaded host: a wording
     defect in any template shows up here as a finding."""
     looks = [[42, 137, 256]] + ([[42, 137, 256, 512, 1024]] if n_arm == 5 else [])
-    if confirm and n_arm == 5:
-        looks = [[42, 137, 256], None, [42, 137, 256, 512, 1024]]
-    inputs = make_inputs(improvement=improvement, noise=noise, n_arm=n_arm, tokens=tokens, looks=looks)
-    inputs.confirm = confirm and n_arm == 5
+    inputs = make_inputs(improvement=improvement, noise=noise, n_arm=n_arm, tokens=tokens, looks=looks,
+                         fresh=6 if confirm else 0)
     if overlap:
         inputs.experimental[0]["started"] = inputs.control[0]["started"]
     if retuned:
@@ -114,8 +121,8 @@ def test_every_synthetic_study_renders_a_paper_that_passes_its_checks(improvemen
     a, numbers, doc, md = _paper(inputs)
     assert check(doc, numbers, a) == [], md
     level = a.evidence.level.value
-    assert {"confirmed": "confirmed", "preliminary": "preliminary", "not supported": "not support"}[level] in \
-        md.splitlines()[0]
+    assert {"confirmed": "confirmed", "not confirmed": "not confirmed", "preliminary": "preliminary",
+            "not supported": "not support"}[level] in md.splitlines()[0]
     assert ("not the research scale" in md.splitlines()[0]) == (tokens != 1_000_000)
     assert ("can be compared" in md) == a.facts.wall_times_comparable
     assert ("no retuning" in md) == (not retuned)
@@ -191,3 +198,42 @@ def test_synthetic_records_are_schema_valid():
     rec.pop("record_path")
     assert record_problem(rec) is None
     assert np.isfinite(rec["val_loss"])
+
+
+@pytest.mark.parametrize("fresh", [0, 6])
+def test_the_papers_numbers_are_recomputed_from_the_records(fresh):
+    """Every statistic of the numbers table, recomputed here with numpy and scipy from the
+    run records alone, equals the table's value (issue 15 item 5). After a confirmation the
+    stated result is the fresh seeds' alone."""
+    from scipy import stats as sps
+
+    inputs = make_inputs(improvement=0.2 if fresh else 0.03, n_arm=3, fresh=fresh)
+    a, numbers, _, md = _paper(inputs)
+    value = {num.name: num.value for num in numbers}
+    stated = set(CONFIRMATION_SEEDS[:fresh]) if fresh else {42, 137, 256}
+    arms = {name: sorted((r for r in recs if r["seed"] in stated), key=lambda r: r["seed"])
+            for name, recs in (("control", inputs.control), ("experimental", inputs.experimental))}
+    arms["baseline"] = inputs.baseline
+    for arm, recs in arms.items():
+        losses = np.array([r["val_loss"] for r in recs])
+        for what, expected in (("mean", losses.mean()), ("std", losses.std(ddof=1)), ("min", losses.min()),
+                               ("max", losses.max())):
+            assert value[f"{arm}.val_loss.{what}"] == pytest.approx(expected, rel=1e-12), (arm, what)
+    c = np.array([r["val_loss"] for r in arms["control"]])
+    e = np.array([r["val_loss"] for r in arms["experimental"]])
+    assert value["n.arm"] == len(stated)
+    assert value["cmp.d"] == pytest.approx((c.mean() - e.mean()) / np.sqrt((c.var(ddof=1) + e.var(ddof=1)) / 2))
+    paired = sps.ttest_rel(c, e, alternative="greater")
+    assert value["paired.p"] == pytest.approx(paired.pvalue)
+    assert value["paired.mean"] == pytest.approx((c - e).mean())
+    lo, hi = sps.t.interval(0.95, len(c) - 1, loc=(c - e).mean(), scale=sps.sem(c - e))
+    assert (value["paired.ci.lo"], value["paired.ci.hi"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert value["welch.p"] == pytest.approx(sps.ttest_ind(c, e, equal_var=False, alternative="greater").pvalue)
+    if fresh:  # the confirmatory test is the paired t on the fresh seeds, uncorrected, at alpha 0.05
+        assert value["ev.p_family"] == pytest.approx(paired.pvalue) and value["ev.alpha_eff"] == 0.05
+        lower = (c - e).mean() - sps.t.ppf(0.95, len(c) - 1) * sps.sem(c - e)
+        assert value["ev.lower"] == pytest.approx(lower)
+        assert "fresh seeds per arm, which the gate never saw" in md
+    else:  # the gate's seeds: the d is called biased, never sized by Cohen's words
+        assert "biased upward" in md and "by Cohen's convention" not in md
+        assert value["null.mean_gate_d"] == pytest.approx(a.null["mean_gate_d_of_papers"])

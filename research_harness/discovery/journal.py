@@ -13,11 +13,16 @@ from trainer.record import write_text_atomic
 
 from research_harness.secrets import redact
 
-# "Validated" is said only of a confirmed result; an idea that passed the seed's gate
-# without confirmation is "Proceeded (preliminary)" (research_harness.gates.journal_status).
-STATUSES = ("Backlog", "Under Review", "Ready to Test", "Testing", "Validated", "Proceeded (preliminary)",
-            "Inconclusive", "Failed", "Archived")
-PROCEEDED = ("Validated", "Proceeded (preliminary)")
+from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS
+
+# "Validated" is said only of a result confirmed on fresh seeds; "Not confirmed" when the
+# confirmation ran and did not confirm; an idea that passed the seed's gate with no
+# confirmation (yet, or --research-no-confirm) is "Proceeded (preliminary)"
+# (research_harness.gates.journal_status). All three end the study: it stops at the first
+# idea whose gate proceeds, as the seed says.
+STATUSES = ("Backlog", "Under Review", "Ready to Test", "Testing", "Validated", "Not confirmed",
+            "Proceeded (preliminary)", "Inconclusive", "Failed", "Archived")
+PROCEEDED = ("Validated", "Not confirmed", "Proceeded (preliminary)")
 CLOSED = (*PROCEEDED, "Inconclusive", "Failed", "Archived")
 
 
@@ -40,6 +45,7 @@ class Entry:
     looks: list = field(default_factory=list)  # seeds of design look j (3, 5, confirmation); None if not taken
     decisions: list[dict] = field(default_factory=list)  # one per gate look: seeds, d, decision, evidence, status
     evidence: dict = field(default_factory=dict)  # the latest evidence level, p and bound
+    confirmation: dict = field(default_factory=dict)  # fixed before its first run: seeds, n, planned effect, reason
     result: str = ""
     verdict: str = ""
     lessons: list[str] = field(default_factory=list)
@@ -66,8 +72,8 @@ class Journal:
     path: Path
     entries: list[Entry] = field(default_factory=list)
     ideation: dict = field(default_factory=dict)  # slot -> {"candidates", "proposals", "scores", "selected", "text"}
-    # The study's pre-registered design, fixed at its first gate: {"confirm": bool, "max_seeds": int}.
-    # Alpha is spent over the looks this design allows, so a later session cannot change it.
+    # The study's pre-registered design, fixed at its first gate: {"confirm": bool, "max_confirm_seeds": int}.
+    # A later session cannot add or drop the confirmation.
     design: dict = field(default_factory=dict)
 
     @classmethod
@@ -118,7 +124,8 @@ def format_candidates(proposals: list[dict], scores: list[dict]) -> str:
                 f"- **Pitch**: {idea['pitch']}", f"- **Math**: $${idea['math']}$$",
                 f"- **Pro**: {idea['why_it_might_work']}", f"- **Con**: {idea['why_it_might_not']}",
                 f"- **Flag**: `--use_{idea['name']}`",
-                "- **Test**: control vs experimental arms, seeds 42, 137, 256 (then 512, 1024 if suggestive)",
+                f"- **Test**: control vs experimental arms, seeds {', '.join(map(str, ARM_SEEDS))} (then "
+                f"{', '.join(map(str, EXTENSION_SEEDS))} if suggestive); if it proceeds, confirmation on fresh seeds",
                 f"- **Success**: {idea['success_criterion']}", ""]
     out += ["| Candidate | Feasibility | Novelty | Testability | Total | Why |",
             "|-----------|-------------|---------|-------------|-------|-----|"]
@@ -135,8 +142,9 @@ def format_candidates(proposals: list[dict], scores: list[dict]) -> str:
 
 def render_idea_log(journal: Journal) -> str:
     lines = ["# Research Idea Log", "",
-             f"Statuses: {', '.join(STATUSES)}. \"Validated\" means a confirmed result (a corrected one-sided test); "
-             "an idea that passed the seed's gate without confirmation is \"Proceeded (preliminary)\". Entries are "
+             f"Statuses: {', '.join(STATUSES)}. \"Validated\" means confirmed on fresh seeds (a one-sided paired t); "
+             "\"Not confirmed\" that the confirmation ran and did not confirm; an idea that passed the seed's gate "
+             "without confirmation is \"Proceeded (preliminary)\". Entries are "
              "never deleted; every status change is dated.", ""]
     for e in journal.entries:
         lines += [f"## {e.rid}: {e.title}", "", f"- **Status**: {e.status}", f"- **Category**: {e.category}",
@@ -158,9 +166,16 @@ def render_idea_log(journal: Journal) -> str:
             lines.append(f"- **Flag-off verification**: {e.verification['summary']}")
         if e.evidence:
             ev = e.evidence
-            lines.append(f"- **Evidence**: {ev['level']} ({ev['decided_by']}; p adjusted for looks and ideas "
-                         f"{ev['p_family_adjusted']:.3g}; corrected one-sided lower bound of the improvement "
-                         f"{ev['lower_bound']:+.4f} nats)")
+            if ev.get("deciding_look") == 2:
+                lines.append(f"- **Evidence**: {ev['level']} (confirmation on fresh seeds, {ev['decided_by']}; "
+                             f"one-sided p {ev['p_family_adjusted']:.3g}; 95% lower bound of the improvement "
+                             f"{ev['lower_bound']:+.4f} nats)")
+            else:
+                lines.append(f"- **Evidence**: {ev['level']} (exploratory {ev['decided_by']} on the gate's seeds; p "
+                             f"adjusted for looks and ideas {ev['p_family_adjusted']:.3g}, descriptive only)")
+        if e.confirmation:
+            lines.append(f"- **Confirmation plan**: {e.confirmation['n']} fresh seeds per arm, fixed before any ran "
+                         f"({e.confirmation['reason']})")
         for label, text in (("Result", e.result), ("Verdict", e.verdict)):
             if text:
                 lines.append(f"- **{label}**: {text}")

@@ -1,5 +1,6 @@
 """The discovery loop: ideation -> review -> refinement -> implementation -> flag-off
-verification -> arms -> the gate -> (confirmation). Every step reads its state from the
+verification -> arms -> the gate -> confirmation on fresh seeds (the default; sized and
+written to the journal before its first run). Every step reads its state from the
 journal and the run store and writes it back under the journal lock, so any step can be
 rerun, resumed or selected alone with -k, and two sessions may share a workspace.
 
@@ -21,12 +22,12 @@ from trainer.ideas import Idea, UnknownIdeaError, discover_ideas
 from trainer.run import TrainingDiverged
 
 from research_harness import baseline as phase1
-from research_harness import gates
+from research_harness import gates, vocabulary
 from research_harness.agent.protocol import AgentError
 from research_harness.discovery.implementation import IMPLEMENT_ATTEMPTS, IdeaFailed, ImplementationSteps
 from research_harness.discovery.journal import CLOSED, PROCEEDED, Entry, Journal, format_candidates, write_idea_log
 from research_harness.runner import Arm, Runner
-from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_IDEAS
+from research_harness.workspace import ARM_SEEDS, CONFIRMATION_SEEDS, EXTENSION_SEEDS, MAX_CONFIRM_SEEDS, MAX_IDEAS
 
 # Tolerance for the flag-off rerun on CUDA, where kernels are not bit-deterministic. Measured
 # (docs/BENCHMARKS.md, H100, gpu-88m, 1M tokens): two fresh-session reruns of one seed moved
@@ -299,7 +300,7 @@ class Discovery(ImplementationSteps):
             raise SlotSkipped(f"idea {slot} ({entry.idea}) has not passed flag-off verification")
         if extension and (not entry.decisions or entry.decisions[0]["decision"] != gates.Decision.SUGGESTIVE.value):
             why = "the gate has not run yet" if not entry.decisions else f"the 3-seed gate said {entry.decisions[0]['decision']}"
-            raise SlotSkipped(f"seed {seed} not needed: {why} (extension seeds run only when 0.2 <= d < 0.5)")
+            raise SlotSkipped(f"seed {seed} not needed: {why} ({vocabulary.extension_rule()})")
         if entry.status == "Ready to Test":
             with self.editing() as journal:
                 journal.entry_for_slot(slot).set_status("Testing", "control and experimental arms started")
@@ -352,16 +353,16 @@ class Discovery(ImplementationSteps):
     def design(self, journal: Journal | None = None) -> dict:
         """The study's design: fixed in the journal at its first gate, else this session's flags."""
         journal = journal or self.journal()
-        return journal.design or {"confirm": self.settings.confirm, "max_seeds": self.settings.max_seeds}
+        return journal.design or {"confirm": self.settings.confirm,
+                                  "max_confirm_seeds": self.settings.max_confirm_seeds}
 
     def family_p(self, journal: Journal, entry: Entry) -> list[float]:
-        """The look-adjusted p of the study's other ideas that reached a gate."""
-        confirm = self.design(journal)["confirm"]
-        return [gates.idea_p(self.look_pairs(other), confirm) for other in journal.entries
+        """The exploratory look-adjusted p of the study's other ideas that reached a gate."""
+        return [gates.idea_p(self.look_pairs(other)) for other in journal.entries
                 if other.idea != entry.idea and other.looks]
 
     def assess(self, journal: Journal, entry: Entry, looks, passed_gate: bool) -> gates.Evidence:
-        return gates.assess(self.look_pairs(entry, looks), self.design(journal)["confirm"],
+        return gates.assess(self.look_pairs(entry, looks), bool(self.design(journal).get("confirm")),
                             self.family_p(journal, entry), passed_gate=passed_gate)
 
     def gate(self, slot: int, final: bool = False) -> dict:
@@ -405,10 +406,12 @@ class Discovery(ImplementationSteps):
             entry.decisions.append(record)
             entry.evidence = record["evidence"] or entry.evidence
             entry.verdict = gates.verdict_words(decision, evidence.level if evidence else "not supported")
-            note = {"Failed": f"{reason} < 0.2: noise; the idea is disabled" if not failed else reason,
-                    "Inconclusive": f"{reason}: still suggestive after 5 seeds per arm; not enough for a paper",
-                    "Testing": f"{reason}: suggestive; seeds 512 and 1024 run on both arms"}.get(
-                status, f"{reason} >= 0.5: proceeds to the paper; evidence {evidence.level.value if evidence else ''}")
+            note = {"Failed": f"{reason} < {gates.NOISE_BELOW:g}: noise; the idea is disabled" if not failed else reason,
+                    "Inconclusive": f"{reason}: still suggestive after {len(seeds)} seeds per arm; not enough for a paper",
+                    "Testing": f"{reason}: suggestive; seeds {', '.join(map(str, EXTENSION_SEEDS))} run on both arms"}.get(
+                status, f"{reason} >= {gates.PROCEED_AT:g}: proceeds to the paper; evidence "
+                        f"{evidence.level.value if evidence else ''}" + ("; confirmation on fresh seeds follows" if journal.design.get("confirm") else
+                           "; confirmation skipped (--research-no-confirm)"))
             entry.set_status(status, note)
             if status == "Failed" and not failed and d <= gates.LOSER_AT:
                 entry.lessons.append(f"At {label} tokens {entry.idea} raised val_loss beyond the baseline's noise "
@@ -424,24 +427,50 @@ class Discovery(ImplementationSteps):
             self.revert(entry)
         return record
 
-    def confirmation_seeds(self, slot: int) -> list[int]:
-        """The study's confirmation design (--research-confirm at its first gate): the seeds to
-        add to both arms when the gate proceeded but the evidence is preliminary, sized by
-        power from the observed effect (deterministic, so a killed confirmation resumes with
-        the same seeds)."""
+    def planned_effect(self, entry: Entry) -> tuple[float | None, str]:
+        """The pre-registered effect the confirmation is sized for, in baseline sigmas, and
+        where it comes from: the refine step's expected_effect (sigmas, else nats over the
+        baseline sigma), else the catalogue's prior (the idea's expected_gain, a fraction of
+        the baseline loss)."""
+        effect = (entry.plan or {}).get("expected_effect") or {}
+        base = self.baseline_stats()
+        if isinstance(effect.get("sigmas"), (int, float)):
+            return float(effect["sigmas"]), "the plan's expected_effect.sigmas"
+        if isinstance(effect.get("nats"), (int, float)) and base and base["std"] > 0:
+            return float(effect["nats"]) / base["std"], "the plan's expected_effect.nats over the baseline sigma"
+        gain = entry.metadata.get("expected_gain", Idea.__dataclass_fields__["expected_gain"].default)
+        if gain is None or not base or not base["std"] > 0:
+            return None, "no planned effect (no plan and no baseline sigma)"
+        return float(gain) * base["mean"] / base["std"], "the catalogue's prior (expected_gain of the baseline loss)"
+
+    def confirmation_plan(self, slot: int) -> dict:
+        """The confirmation's fresh seeds, fixed and written to the journal before any of
+        them trains: {"seeds", "n", "planned_sigmas", "source", "reason"}. A study designed
+        without confirmation (--research-no-confirm) skips it and says so."""
         journal, entry = self.entry(slot)
-        design = self.design(journal)
-        if not design["confirm"]:
-            raise SlotSkipped("no confirmation: the study runs without --research-confirm (the result keeps its "
-                              "evidence level)")
-        planned = entry.looks[2] if len(entry.looks) > 2 else None
-        if planned is None and entry.status != "Proceeded (preliminary)":
+        if entry.confirmation.get("seeds"):
+            return entry.confirmation
+        if not self.design(journal).get("confirm"):
+            raise SlotSkipped("confirmation skipped: the study runs with --research-no-confirm, so the best evidence "
+                              "level is preliminary")
+        if entry.status != "Proceeded (preliminary)":
             raise SlotSkipped(f"no confirmation needed: idea {slot} ({entry.idea}) is {entry.status}")
-        current = _current_seeds(entry)
-        if planned is not None:
-            return [s for s in planned if s not in current]
-        test = gates.evidence_test(*self.look_pairs(entry, [current])[0])
-        return gates.confirmation_seeds(current, test, design["max_seeds"])
+        planned, source = self.planned_effect(entry)
+        n, why = gates.confirmation_size(planned, int(self.design(journal).get("max_confirm_seeds",
+                                                                              MAX_CONFIRM_SEEDS)))
+        plan = {"seeds": list(CONFIRMATION_SEEDS[:n]), "n": n, "planned_sigmas": planned, "source": source,
+                "reason": f"{why}; planned effect from {source}"}
+        with self.editing() as journal:
+            entry = journal.entry_for_slot(slot)
+            if not entry.confirmation.get("seeds"):
+                entry.confirmation = plan
+                entry.set_status(entry.status, f"confirmation fixed before any run: {n} fresh seeds per arm "
+                                                f"({plan['seeds'][0]}..{plan['seeds'][-1]}) on both arms; {plan['reason']}")
+        return entry.confirmation
+
+    def confirmation_seeds(self, slot: int) -> list[int]:
+        """The fresh seeds both arms run for the confirmation (see :meth:`confirmation_plan`)."""
+        return list(self.confirmation_plan(slot)["seeds"])
 
     def confirmation_run(self, slot: int, which: str, seed: int) -> tuple[dict, bool]:
         extra = self.confirmation_seeds(slot)
@@ -450,22 +479,22 @@ class Discovery(ImplementationSteps):
         return self._run(slot, self.entry(slot)[1], which, seed, extra)
 
     def confirm(self, slot: int) -> dict:
-        """The confirmation look: the added seeds on both arms, then the evidence again. A
-        diverged confirmation run leaves the result preliminary, and says so."""
-        extra = self.confirmation_seeds(slot)
+        """The confirmation: the fresh seeds on both arms, then the evidence from them alone
+        (one-sided paired t at alpha 0.05). A diverged confirmation run leaves the result
+        preliminary, and says so."""
+        seeds = self.confirmation_seeds(slot)
         _, entry = self.entry(slot)
-        seeds = [*_current_seeds(entry), *extra]
         diverged = []
-        if not any(d.get("look") == 2 for d in entry.decisions):
+        if not any(d.get("look") == gates.CONFIRMATION_LOOK for d in entry.decisions):
             for which in ("control", "exp"):
-                for seed in extra:
+                for seed in seeds:
                     try:
-                        self._run(slot, entry, which, seed, extra)
+                        self._run(slot, entry, which, seed, seeds)
                     except TrainingDiverged:
                         diverged.append(f"{which} seed {seed}")
         with self.editing() as journal:
             entry = journal.entry_for_slot(slot)
-            done = [d for d in entry.decisions if d.get("look") == 2]
+            done = [d for d in entry.decisions if d.get("look") == gates.CONFIRMATION_LOOK]
             if done:
                 return done[-1]
             looks = [entry.looks[0], entry.looks[1] if len(entry.looks) > 1 else None, seeds]
@@ -479,10 +508,19 @@ class Discovery(ImplementationSteps):
                 entry.looks = looks
                 evidence = self.assess(journal, entry, looks, True)
                 status = gates.journal_status(gates.Decision.PROCEED, evidence.level)
-                note = f"confirmation look at {len(seeds)} seeds per arm: evidence {evidence.level.value}"
+                note = f"confirmation on {len(seeds)} fresh seeds per arm: evidence {evidence.level.value}"
+                if evidence.reversed:
+                    note += "; the effect REVERSED on the fresh seeds"
+                    entry.lessons.append(f"{entry.idea} passed the gate, but on {len(seeds)} fresh seeds per arm the "
+                                         f"experimental arm was worse ({evidence.effect_nats:+.4g} nats): the gate's "
+                                         "result did not replicate.")
+                elif evidence.level is gates.EvidenceLevel.NOT_CONFIRMED:
+                    entry.lessons.append(f"{entry.idea} passed the gate, but the fresh seeds did not confirm it "
+                                         f"(p = {evidence.p_family_adjusted:.3g}).")
                 entry.evidence = _evidence_dict(evidence)
-                entry.verdict = gates.verdict_words(gates.Decision.PROCEED, evidence.level)
-            record = {"look": 2, "seeds": seeds, "d": d, "decision": gates.Decision.PROCEED.value, "status": status,
+                entry.verdict = gates.verdict_words(gates.Decision.PROCEED, evidence.level, evidence.reversed)
+            record = {"look": gates.CONFIRMATION_LOOK, "seeds": seeds, "d": d,
+                      "decision": gates.Decision.PROCEED.value, "status": status,
                       "evidence": _evidence_dict(evidence), "date": date.today().isoformat()}
             entry.decisions.append(record)
             entry.set_status(status, note)
@@ -503,18 +541,14 @@ class Discovery(ImplementationSteps):
         return next((e for e in self.journal().entries if e.status in PROCEEDED), None)
 
 
-def _current_seeds(entry: Entry) -> list[int]:
-    """The seeds of the last gate look (3, or 5 after a suggestive first look)."""
-    return list(entry.looks[1] if len(entry.looks) > 1 and entry.looks[1] else entry.looks[0])
-
-
 def _evidence_dict(evidence: gates.Evidence | None) -> dict:
     if evidence is None:
         return {}
     return {"level": evidence.level.value, "p_look_adjusted": evidence.p_look_adjusted,
             "p_family_adjusted": evidence.p_family_adjusted, "decided_by": evidence.decided_by,
             "lower_bound": evidence.lower_bound, "alpha_effective": evidence.alpha_effective,
-            "deciding_look": evidence.deciding_look, "reason": evidence.reason}
+            "deciding_look": evidence.deciding_look, "reason": evidence.reason, "effect_nats": evidence.effect_nats,
+            "reversed": evidence.reversed}
 
 
 def write_discovery_reports(runner: Runner) -> list[Path]:

@@ -72,9 +72,14 @@ def analyze(inputs: PaperInputs) -> Analysis:
     tests = [gates.evidence_test(*p) if p else None for p in pairs]
     gate_looks = [t for t in tests[:2] if t is not None]
     decision = gates.decide(gate_looks[-1].cohens_d)
-    others = [gates.idea_p([tuple(look) if look else None for look in member["looks"]], inputs.confirm)
-              for member in inputs.family]
+    others = [gates.idea_p([tuple(look) if look else None for look in member["looks"]]) for member in inputs.family]
     evidence = gates.assess(pairs, inputs.confirm, others, passed_gate=decision is gates.Decision.PROCEED)
+    if evidence.confirmation:
+        # The result the paper states (means, d, its interval, the paired difference) is the
+        # fresh seeds': the gate's seeds chose the idea, so their d is biased upward; they are
+        # reported as the gate's looks (look_tests) only.
+        fresh = set(inputs.looks[gates.CONFIRMATION_LOOK])
+        ctrl, exp = [r for r in ctrl if r["seed"] in fresh], [r for r in exp if r["seed"] in fresh]
     return Analysis(
         inputs=inputs, baseline=base, control=ctrl, experimental=exp, base=stats.summarize(vals(base)),
         cmp=stats.compare_arms(vals(ctrl), vals(exp), vals(base)), paired=stats.paired_t(vals(ctrl), vals(exp)),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from research_harness.paper.analysis import Analysis
 from research_harness.paper.numbers import PLACEHOLDER, NumberTable, untraced_digits
+from research_harness.vocabulary import level_words
 
 REQUIRED = ("Abstract", "Introduction", "Related Work", "Method", "Experimental Setup", "Results", "Discussion",
             "Limitations", "Conclusion", "References")
@@ -86,7 +87,7 @@ def check_content(md: str, a: Analysis) -> list[Finding]:
     for title in ("Abstract", "Results", "Discussion", "Conclusion"):
         if not _seed_count_stated(body.get(title, "")):
             found.append(Finding("seeds-stated", title, "the number of seeds per arm is not stated (N = ...)"))
-    word = {"confirmed": "confirmed", "preliminary": "preliminary", "not supported": "not support"}[level]
+    word = level_words(level).paper_word
     for title in ("", "Abstract", "Results", "Conclusion"):
         if word not in body.get(title, "").lower():
             found.append(Finding("evidence", title or "Title", f"the evidence level ({level}) is not stated"))

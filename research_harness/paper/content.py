@@ -15,6 +15,7 @@ from research_harness.facts import MAX_TPS_SPREAD
 from research_harness.gates import ALPHA, MAX_IDEAS, NOISE_BELOW, PROCEED_AT, decide
 from research_harness.paper.analysis import Analysis
 from research_harness.paper.numbers import NumberTable
+from research_harness.vocabulary import level_words
 from research_harness.workspace import EXTENSION_SEEDS, RESEARCH_TOKENS
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -109,6 +110,8 @@ def numbers_for(a: Analysis) -> NumberTable:
                                     ("set.proceed", PROCEED_AT, "g", "gates.PROCEED_AT"),
                                     ("set.alpha", ALPHA, "g", "gates.ALPHA"), ("set.ideas", MAX_IDEAS, "int", "MAX_IDEAS"),
                                     ("set.ci", 95, "int", "confidence level of intervals (%)"),
+                                    ("set.lower_conf", round(100 * (1 - ALPHA)), "int",
+                                     "one-sided confidence of the lower bound, 100 (1 - gates.ALPHA) (%)"),
                                     ("set.power", 80, "int", "power of the seed-count analysis (%)"),
                                     ("set.max_power_n", stats.MAX_POWER_N, "int", "stats.MAX_POWER_N"),
                                     ("set.research_tokens", RESEARCH_TOKENS, "int", "workspace.RESEARCH_TOKENS"),
@@ -186,6 +189,9 @@ def numbers_for(a: Analysis) -> NumberTable:
         short = {"p_paper_per_idea": "p_paper_idea", "p_paper_first_look_per_idea": "p_paper_first"}.get(key, key)
         n.add(f"null.{short}", 100 * a.null[key], "f1", "statistic", statistic=f"calibration.null_rates()"
               f"[{key!r}] in percent", inputs={k: a.null[k] for k in ("n_studies", "confirm", "rho", "seed")})
+    n.add("null.mean_gate_d", a.null["mean_gate_d_of_papers"], "d", "statistic",
+          statistic="calibration.null_rates()['mean_gate_d_of_papers']: mean gate d of ideas that proceeded, no effect",
+          inputs={k: a.null[k] for k in ("n_studies", "confirm", "rho", "seed")})
     agent = a.inputs.agent
     n.add("agent.backend", agent.get("backend") or "catalogue", "raw", "record", field="the research agent's backend")
     n.add("agent.model", agent.get("model") or "none", "raw", "record", field="the model named in its transcripts")
@@ -211,6 +217,9 @@ def words(a: Analysis, n: NumberTable) -> dict:
     d = abs(cmp.cohens_d)
     return {
         "level": a.evidence.level.value, "decision": a.decision.value, "decided_by": a.evidence.decided_by,
+        "reversed": a.evidence.reversed, "confirm_skipped": not a.inputs.confirm, "fresh": a.evidence.confirmation,
+        "title_phrase": (level_words(a.evidence.level).title_reversed if a.evidence.reversed else
+                         level_words(a.evidence.level).title),
         "research_scale": a.inputs.research_scale, "improved": cmp.delta > 0, "peeked": a.peeked,
         "config_diff": a.config_diff, "control_is_baseline": a.control_is_baseline,
         "same_hardware": facts.same_hardware, "sequential": facts.sequential,

@@ -23,7 +23,9 @@ class PaperInputs:
     (the same seeds). `looks[j]`: the seeds of design look j the gate took (3 seeds, 5
     seeds, the confirmation look). `family`: the study's other ideas that reached a gate,
     each {"idea": name, "looks": [(control, experimental) val_loss by seed, or None]}.
-    `confirm`: the study's design (alpha is spent over the looks it allows).
+    `confirm`: the study's design (False: --research-no-confirm, so no confirmation look).
+    When `looks[2]` (the confirmation's fresh seeds) is given, the paper's result is
+    computed from those seeds alone.
     `verification`: the idea's flag-off verification as the journal holds it.
     `agent`: the research agent that drafted and reviewed ({"backend", "model",
     "transcripts": [hashes]}). `research_scale` is False below the workflow's budget."""

@@ -14,7 +14,7 @@ from research_harness import calibration, gates, stats
 from research_harness.facts import MAX_TPS_SPREAD, UNSANDBOXED, run_facts
 from research_harness.frame import records_frame
 from research_harness.reports.tables import md_table
-from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_IDEAS, seed_order
+from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_CONFIRM_SEEDS, MAX_IDEAS, seed_order
 
 
 def _f(x, fmt=".4f") -> str:
@@ -104,10 +104,17 @@ def _comparison(disc, entry, control, exp, base, test) -> list[str]:
              ("Seeds per arm for 80% power at this d (two-sample t)", power)]
     if entry.evidence:
         ev = entry.evidence
-        rows += [("p adjusted for the looks", _f(ev["p_look_adjusted"], ".4g")),
-                 ("p adjusted for the looks and the study's ideas (Holm)", _f(ev["p_family_adjusted"], ".4g")),
-                 ("Corrected one-sided lower bound of the improvement, nats", _f(ev["lower_bound"], "+.4f")),
-                 ("Evidence level", f"**{ev['level']}**")]
+        if ev.get("deciding_look") == gates.CONFIRMATION_LOOK:  # the confirmatory test: fresh seeds, no correction
+            rows += [("Confirmation on fresh seeds: one-sided p", _f(ev["p_family_adjusted"], ".4g")),
+                     ("Confirmation: mean improvement, nats", _f(ev.get("effect_nats", float("nan")), "+.4f")),
+                     ("Confirmation: one-sided 95% lower bound of the improvement, nats",
+                      _f(ev["lower_bound"], "+.4f")),
+                     ("Evidence level", f"**{ev['level']}**" + (" (the effect reversed)" if ev.get("reversed") else ""))]
+        else:  # exploratory: the gate's seeds, which chose the idea, so descriptive only
+            rows += [("p adjusted for the looks", _f(ev["p_look_adjusted"], ".4g")),
+                     ("p adjusted for the looks and the study's ideas (Holm)", _f(ev["p_family_adjusted"], ".4g")),
+                     ("Corrected one-sided lower bound of the improvement, nats", _f(ev["lower_bound"], "+.4f")),
+                     ("Evidence level", f"**{ev['level']}**")]
     facts = run_facts([*control, *exp])
     walls = frame.groupby("arm")["wall_total_s"].agg(["mean", "std"]).reset_index()
     out = ["## Arms", "", md_table(frame.groupby("arm")["val_loss"].describe()[["count", "mean", "std", "min", "max"]]
@@ -150,14 +157,15 @@ def _decisions(entry, design: dict) -> list[str]:
     out = ["## Decision and evidence", "",
            "The seed's gate on Cohen's d decides what runs next; the evidence level decides what may be claimed.", ""]
     for d in entry.decisions:
-        what = {0: "first look", 1: "second look", 2: "confirmation look"}[d.get("look", 0)]
+        what = {0: "first look", 1: "second look", 2: "confirmation on fresh seeds"}[d.get("look", 0)]
         ev = f"; evidence {d['evidence']['level']}" if d.get("evidence") else ""
         out.append(f"- {what}, {len(d['seeds'])} seeds per arm ({', '.join(map(str, d['seeds']))}): d = "
                    f"{gates.format_effect(d['d'])} -> **{d['decision']}**{ev}; status {d['status']} ({d['date']})")
     if entry.evidence:
         out += ["", f"**Evidence: {entry.evidence['level']}** ({entry.evidence['reason']})."]
     out += ["", f"**Verdict: {entry.verdict}** (journal status {entry.status})", ""]
-    rates = calibration.null_rates(confirm=design["confirm"], max_seeds=design["max_seeds"])
+    rates = calibration.null_rates(confirm=bool(design.get("confirm")),
+                                   max_confirm_seeds=design.get("max_confirm_seeds", MAX_CONFIRM_SEEDS))
     out.append(f"How often this gate passes by chance (simulated with no true effect, {rates['n_studies']:,} studies "
                f"of the exact decision code, arms uncorrelated): an idea reaches the paper "
                f"{rates['p_paper_per_idea']:.1%} of the time and a {MAX_IDEAS}-idea study writes one "

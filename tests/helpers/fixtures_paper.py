@@ -12,8 +12,10 @@ import hashlib
 import numpy as np
 
 from research_harness.paper import PaperInputs
+from research_harness.workspace import CONFIRMATION_SEEDS as _CONFIRMATION_SEEDS
 
 BASELINE_SEEDS = [42, 137, 256, 512, 1024]
+CONFIRMATION_SEEDS = list(_CONFIRMATION_SEEDS)
 
 IDEA = {
     "name": "value_residual",
@@ -86,9 +88,10 @@ def make_record(seed: int, val_loss: float, *, flags=(), tokens: int = 1_000_000
 
 def make_inputs(*, topic: str = "value_residual", n_arm: int = 3, improvement: float = 0.03,
                 noise: float = 0.01, tokens: int = 1_000_000, research_scale: bool | None = None,
-                looks=None, exp_losses=None) -> PaperInputs:
+                looks=None, exp_losses=None, fresh: int = 0) -> PaperInputs:
     """5 baseline seeds, ``n_arm`` seeds per arm; the experimental arm is ``improvement``
-    nats better on average (before noise)."""
+    nats better on average (before noise). ``fresh`` > 0 adds a confirmation on that many
+    fresh seeds (CONFIRMATION_SEEDS) to both arms, as look 2."""
     rng = np.random.default_rng(1234)
     base_mean = 5.12
     clock = iter(range(100))
@@ -100,7 +103,7 @@ def make_inputs(*, topic: str = "value_residual", n_arm: int = 3, improvement: f
 
     baseline = [make_record(s, base_mean + noise * rng.standard_normal(), tokens=tokens, arm="baseline",
                             wall=180 + 3 * rng.standard_normal(), **span()) for s in BASELINE_SEEDS]
-    seeds = BASELINE_SEEDS[:n_arm]
+    seeds = BASELINE_SEEDS[:n_arm] + CONFIRMATION_SEEDS[:fresh]
     control = [make_record(s, base_mean + noise * rng.standard_normal(), tokens=tokens, arm="control",
                            wall=180 + 3 * rng.standard_normal(), **span()) for s in seeds]
     if exp_losses is None:
@@ -110,5 +113,7 @@ def make_inputs(*, topic: str = "value_residual", n_arm: int = 3, improvement: f
     if research_scale is None:
         research_scale = tokens == 1_000_000
     looks = looks or [BASELINE_SEEDS[:3]] + ([BASELINE_SEEDS[:n_arm]] if n_arm > 3 else [])
+    if fresh:
+        looks = [*looks, None][:2] + [list(CONFIRMATION_SEEDS[:fresh])]
     return PaperInputs(topic=topic, idea=dict(IDEA), baseline=baseline, control=control, experimental=experimental,
-                       research_tokens=tokens, research_scale=research_scale, looks=looks)
+                       research_tokens=tokens, research_scale=research_scale, looks=looks, confirm=bool(fresh))
