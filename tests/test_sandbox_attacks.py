@@ -424,8 +424,9 @@ def study(tmp_path, sandbox, secrets, listener, data_dir):
 
 
 def scripted_discovery(server, runner, *modules):
-    from research_harness.agent.openai_backend import OpenAIAgent
+    from research_harness.agent.chat import ChatAgent
     from research_harness.agent.transcripts import TranscriptStore
+    from research_harness.agent.transports.openai import OpenAITransport
     from research_harness.discovery.study import Discovery
     from test_agent_loop import IDEAS, REFINE, REVIEW
 
@@ -433,8 +434,10 @@ def scripted_discovery(server, runner, *modules):
     server.script("review", REVIEW)
     server.script("refine", REFINE)
     server.script("implement", *({"module": m} for m in modules))
-    agent = OpenAIAgent(base_url=server.base_url, model="scripted-model", api_key=KEY, timeout=10, max_retries=1,
-                        transcripts=TranscriptStore.for_workspace(runner.workspace.root))
+    # The study process holds the real key (here the fake one): the attacks hunt for it.
+    transport = OpenAITransport(base_url=server.base_url, model="scripted-model", api_key=KEY, timeout=10,
+                                max_retries=1)
+    agent = ChatAgent(transport, transcripts=TranscriptStore.for_workspace(runner.workspace.root))
     disc = Discovery(runner, agent=agent)
     disc.review(1)
     disc.refine(1)
