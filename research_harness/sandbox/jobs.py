@@ -283,7 +283,7 @@ def _model_written(idea) -> bool:
 def _record_from(plan, seed: int, result: dict, folder: Path, outcome, mode: str) -> dict:
     """The run's record, built here: configs checked against the plan, every export loaded,
     probed and evaluated by the study process."""
-    from trainer.evaluate import evaluate, validation_windows  # noqa: PLC0415
+    from trainer.evaluate import batches, evaluate, validation_windows  # noqa: PLC0415
     from trainer.ideas import idea_sources  # noqa: PLC0415
     from trainer.record import build_record, utc_now  # noqa: PLC0415
     from trainer.run import TrainingDiverged  # noqa: PLC0415
@@ -310,7 +310,8 @@ def _record_from(plan, seed: int, result: dict, folder: Path, outcome, mode: str
         except (GraphRefused, OSError, ValueError) as exc:
             raise SandboxRunFailed(f"the exported model of evaluation {index + 1} was refused: {redact(str(exc))}") \
                 from None
-        problem = causality_problem(forward, windows[: cfg.batch_size, :-1], atol=_leak_tolerance(plan.device))
+        probe_batch = next(batches(windows, cfg.batch_size))[0]  # the export's static shape, padded if short
+        problem = causality_problem(forward, probe_batch, atol=_leak_tolerance(plan.device))
         if problem:
             raise SandboxRunFailed(f"the exported model of evaluation {index + 1} was refused: {problem}")
         val_loss, val_acc = evaluate(forward, windows, cfg.batch_size, plan.device, cfg.dtype)
