@@ -101,18 +101,24 @@ UNSAFE = {
 }
 
 
-@pytest.fixture
-def workspace(tmp_path, data_dir):
-    runner = Runner(Settings(research_dir=tmp_path, tokens=3000, preset="tiny", device="cpu"), Workspace(tmp_path),
+def with_planted_baseline(root: Path) -> Runner:
+    """A tiny-preset workspace at 3000 tokens with baseline seed 42 trained and the other
+    baseline seeds planted beside it (they need no training here)."""
+    runner = Runner(Settings(research_dir=root, tokens=3000, preset="tiny", device="cpu"), Workspace(root),
                     log=lambda *a: None)
     base42, _ = runner.get_or_train(BASELINE, 42)
-    for i, seed in enumerate(BASELINE_SEEDS[1:]):  # planted: the other baseline seeds need no training here
+    for i, seed in enumerate(BASELINE_SEEDS[1:]):
         rec = copy.deepcopy(base42)
         rec.pop("record_path")
         key = runner.key(BASELINE, seed)
         rec.update(seed=seed, val_loss=base42["val_loss"] + 0.01 * (i - 1.5), run_key=key)
         runner.store.put(rec, run_key=key, arm="baseline")
     return runner
+
+
+@pytest.fixture
+def workspace(tmp_path, data_dir):
+    return with_planted_baseline(tmp_path)
 
 
 def agent_for(server, runner, **kw):

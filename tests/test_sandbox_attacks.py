@@ -25,7 +25,6 @@ RESEARCH_REQUIRE_SANDBOX=1 turns "no sandbox can start here" from a skip into a 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import json
 import os
@@ -405,22 +404,10 @@ def study(tmp_path, sandbox, secrets, listener, data_dir):
     """A workspace with a trained baseline seed 42 (the other seeds planted), as the agent
     loop's tests have it; the backend holds the fake key as its API key."""
     pytest.importorskip("openai", reason="needs the [agent] extra: pip install 'research_harness[agent]'")
-    from research_harness.baseline import BASELINE
-    from research_harness.runner import Runner
-    from research_harness.workspace import BASELINE_SEEDS, Settings
-    from research_harness.workspace import Workspace as Space
+    from test_agent_loop import with_planted_baseline
 
     listener.received.clear()
-    runner = Runner(Settings(research_dir=tmp_path, tokens=3000, preset="tiny", device="cpu"), Space(tmp_path),
-                    log=lambda *a: None)
-    base42, _ = runner.get_or_train(BASELINE, 42)
-    for i, seed in enumerate(BASELINE_SEEDS[1:]):
-        rec = copy.deepcopy(base42)
-        rec.pop("record_path")
-        key = runner.key(BASELINE, seed)
-        rec.update(seed=seed, val_loss=base42["val_loss"] + 0.01 * (i - 1.5), run_key=key)
-        runner.store.put(rec, run_key=key, arm="baseline")
-    return runner
+    return with_planted_baseline(tmp_path)
 
 
 def scripted_discovery(server, runner, *modules):
