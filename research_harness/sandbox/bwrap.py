@@ -37,11 +37,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from research_harness.sandbox import SANDBOX_MODES
+
 SANDBOX_ROOT = Path("/sandbox")
 OUT = SANDBOX_ROOT / "out"
 IDEAS = SANDBOX_ROOT / "ideas"
 DATA = SANDBOX_ROOT / "data"
-MODES = ("bwrap", "none")
 GiB = 1024 ** 3
 # Defaults: a study run at cpu-small needs about 3 GiB of address space; an export of the
 # 88M model about 0.4 GB of files.
@@ -231,7 +232,7 @@ def run(job: Job, argv: list[str], mode: str = "bwrap") -> Outcome:
     elif mode == "none":
         full, env, cwd = argv, environment(job), job.out_dir
     else:
-        raise ValueError(f"unknown sandbox mode {mode!r}; choose one of: {', '.join(MODES)}")
+        raise ValueError(f"unknown sandbox mode {mode!r}; choose one of: {', '.join(SANDBOX_MODES)}")
     t0 = time.perf_counter()
     cgroup = _pids_cgroup(job.limits.processes)
     try:
