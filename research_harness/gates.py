@@ -58,6 +58,7 @@ from research_harness.stats import (
     Summary,
     WelchTest,
     cohens_d,
+    improvement_interval,
     one_sided_lower_bound,
     paired_t,
     summarize,
@@ -89,6 +90,8 @@ __all__ = [
     "EvidenceLevel",
     "EvidenceTest",
     "evidence_test",
+    "Reading",
+    "read_look",
     "look_weights",
     "look_adjusted_p",
     "CONFIRMATION_LOOK",
@@ -329,6 +332,33 @@ def evidence_test(control: Mapping[int, float], experimental: Mapping[int, float
         welch=welch_test(c, e),
         cohens_d=cohens_d(c, e),
     )
+
+
+class Reading(str, Enum):
+    """What a look's seeds show about the improvement, apart from the gate's decision.
+
+    The gate decides on Cohen's d with the pooled spread between seeds; the arms share
+    seeds, so a small but consistent difference can sit below the d threshold, and a
+    clear loss is "noise" to the gate as much as a null one. The reading says which: from
+    the two-sided 95% interval of the mean improvement on these (exploratory) seeds.
+    """
+
+    HURT = "hurt"  # the whole interval below zero: val_loss clearly rose
+    CONSISTENT = "consistent"  # the whole interval above zero: a consistent improvement
+    UNCLEAR = "unclear"  # the interval holds zero
+
+
+READING_CONFIDENCE = 0.95
+
+
+def read_look(test: EvidenceTest) -> tuple[Reading, tuple[float, float]]:
+    """The :class:`Reading` of one look and the interval it rests on (nats; positive = improvement)."""
+    lo, hi = improvement_interval(test.test, READING_CONFIDENCE)
+    if hi < 0:
+        return Reading.HURT, (lo, hi)
+    if lo > 0:
+        return Reading.CONSISTENT, (lo, hi)
+    return Reading.UNCLEAR, (lo, hi)
 
 
 def look_weights() -> tuple[float, ...]:

@@ -39,6 +39,7 @@ __all__ = [
     "PairedTest",
     "paired_t",
     "one_sided_lower_bound",
+    "improvement_interval",
     "cohens_d_batch",
     "welch_p_batch",
     "paired_p_batch",
@@ -452,6 +453,19 @@ def one_sided_lower_bound(test: PairedTest | WelchTest, alpha: float) -> float:
     if not test.se > 0:
         return test.mean_diff
     return test.mean_diff - float(sps.t.ppf(1.0 - alpha, test.df)) * test.se
+
+
+def improvement_interval(test: PairedTest | WelchTest, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided ``confidence`` t interval of a test's mean improvement, in nats.
+
+    ``mean_diff -+ t_{(1+confidence)/2, df} * se`` for either test. With zero standard
+    error it is the single point ``mean_diff``.
+    """
+    confidence = _check_confidence(confidence)
+    if not test.se > 0:
+        return (test.mean_diff, test.mean_diff)
+    half = float(sps.t.ppf(0.5 + confidence / 2.0, test.df)) * test.se
+    return (test.mean_diff - half, test.mean_diff + half)
 
 
 # ---------------------------------------------------------------------------

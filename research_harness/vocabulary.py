@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from research_harness.gates import ALPHA, NOISE_BELOW, PROCEED_AT, Decision, EvidenceLevel
+from research_harness.gates import ALPHA, NOISE_BELOW, PROCEED_AT, READING_CONFIDENCE, Decision, EvidenceLevel, Reading
 from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS
 
-__all__ = ["LevelWords", "LEVELS", "DECISIONS", "level_words", "gate_rule", "extension_rule"]
+__all__ = ["LevelWords", "LEVELS", "DECISIONS", "READINGS", "level_words", "reading_words", "gate_rule",
+           "extension_rule"]
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,17 @@ DECISIONS: dict[Decision, tuple[str, str] | None] = {
     Decision.PROCEED: None,  # its status is its evidence level's (LEVELS[level].status)
 }
 
-_missing = [x for x in (*EvidenceLevel, *Decision) if x not in {**LEVELS, **DECISIONS}]
+# What a clear result is called when the gate did not proceed ("noise" is the gate's decision,
+# never the description of a clear result). None: the gate's own word describes the data.
+READINGS: dict[Reading, str | None] = {
+    Reading.HURT: ("it hurt: val_loss rose by {rise} nats on these seeds ({conf:g}% CI of the improvement "
+                   "[{lo}, {hi}], entirely below zero)"),
+    Reading.CONSISTENT: ("consistent but below the workflow's threshold: val_loss fell by {gain} nats on these seeds "
+                         "({conf:g}% CI [{lo}, {hi}], entirely above zero), yet d = {d} < " f"{PROCEED_AT:g}"),
+    Reading.UNCLEAR: None,
+}
+
+_missing = [x for x in (*EvidenceLevel, *Decision, *Reading) if x not in {**LEVELS, **DECISIONS, **READINGS}]
 if _missing:  # a new level or decision must be given its words before anything can print it
     raise ImportError(f"research_harness.vocabulary has no words for {', '.join(map(repr, _missing))}")
 
@@ -87,3 +98,17 @@ def extension_rule() -> str:
     """When the extension seeds run, from the constants."""
     return (f"seeds {', '.join(map(str, EXTENSION_SEEDS))} run only when {NOISE_BELOW:g} <= d < {PROCEED_AT:g} at "
             f"seeds {', '.join(map(str, ARM_SEEDS))}")
+
+
+def reading_words(reading: Reading, interval: tuple[float, float], mean: float, d: str) -> str | None:
+    """The words of a clear result the gate did not pass (None when the interval holds zero).
+
+    ``interval`` and ``mean`` are the improvement in nats (positive: the experimental arm is
+    lower); ``d`` is the gate's effect size, already formatted.
+    """
+    words = READINGS[Reading(reading)]
+    if words is None:
+        return None
+    lo, hi = interval
+    return words.format(rise=f"{-mean:.4g}", gain=f"{mean:.4g}", conf=100 * READING_CONFIDENCE, lo=f"{lo:+.4g}",
+                        hi=f"{hi:+.4g}", d=d)

@@ -344,13 +344,32 @@ def test_suggestive_branch_runs_the_extension_seeds_and_decides_again(study):
 def test_noise_branch_fails_the_idea_and_never_proposes_it_again(study):
     runner, base42 = study
     disc = discovery_with(runner, [("delta_idea", "positional"), ("eps_idea", "normalization")])
-    assert run_slot(disc, 1, {s: OFFSETS[s] + 0.0005 for s in OFFSETS}, base42) == "Failed"
+    assert run_slot(disc, 1, {s: OFFSETS[s] + JITTER[s] / 10 for s in OFFSETS}, base42) == "Failed"
     failed = disc.journal().entry_for_slot(1)
     assert "did not beat the baseline's noise" in " ".join(failed.lessons)
+    assert "hurt" not in failed.verdict and "consistent" not in failed.verdict
     assert disc.ideate(2)["candidates"] == sorted({"delta_idea", "eps_idea"} - {failed.idea})
     assert run_slot(disc, 2, {s: OFFSETS[s] + 0.03 + JITTER[s] / 3 for s in OFFSETS}, base42) == "Failed"
     hurt = disc.journal().entry_for_slot(2)
-    assert "raised val_loss beyond the baseline's noise" in " ".join(hurt.lessons) and hurt.decisions[0]["d"] < -0.2
+    assert hurt.decisions[0]["d"] < -0.2
+    # A clear loss is said to have hurt, with its interval, not called noise.
+    for text in (hurt.verdict, " ".join(hurt.lessons), hurt.status_history[-1]["note"]):
+        assert "it hurt: val_loss rose by" in text and "entirely below zero" in text, text
+    assert "did not beat the baseline's noise" not in " ".join(hurt.lessons)
+
+
+def test_a_consistent_improvement_below_the_threshold_is_said_to_be_one(study):
+    """Better on every seed by 0.0008 nats: the gate's d stays below 0.2 (its decision is
+    noise), but the words say what the seeds show, with the interval."""
+    runner, base42 = study
+    disc = discovery_with(runner, [("zeta_idea", "optimizer")])
+    assert run_slot(disc, 1, {s: OFFSETS[s] - 0.0008 + JITTER[s] / 100 for s in OFFSETS}, base42) == "Failed"
+    entry = disc.journal().entry_for_slot(1)
+    assert 0 < entry.decisions[0]["d"] < 0.2 and entry.decisions[0]["decision"] == "noise"
+    assert "consistent but below the workflow's threshold" in entry.verdict and "entirely above zero" in entry.verdict
+    assert "consistent but below the workflow's threshold" in " ".join(entry.lessons)
+    report = runner.workspace.experiment_report("zeta_idea", "3k").read_text()
+    assert "consistent but below the workflow's threshold" in report
 
 
 def test_three_failures_end_the_loop_with_an_honest_summary(study):

@@ -639,3 +639,17 @@ def test_batch_broadcasts_one_control_over_several_arms():
     assert d.shape == (1, 3) and d[0].tolist() == [cohens_d(control[0], x) for x in experimental]
     with pytest.raises(ValueError, match="same seeds"):
         S.paired_p_batch(control, experimental[:, :3])
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_improvement_interval_matches_scipy_for_both_tests(confidence):
+    rng = np.random.default_rng(7)
+    control, experimental = rng.normal(3.0, 0.02, 6), rng.normal(2.99, 0.03, 6)
+    paired = sps.ttest_rel(control, experimental).confidence_interval(confidence)
+    welch = sps.ttest_ind(control, experimental, equal_var=False).confidence_interval(confidence)
+    assert S.improvement_interval(S.paired_t(control, experimental), confidence) == pytest.approx(
+        (paired.low, paired.high), rel=1e-10)
+    assert S.improvement_interval(S.welch_test(control, experimental), confidence) == pytest.approx(
+        (welch.low, welch.high), rel=1e-10)
+    same = [3.0, 3.1, 3.2]
+    assert S.improvement_interval(S.paired_t(same, [x - 0.01 for x in same])) == pytest.approx((0.01, 0.01))

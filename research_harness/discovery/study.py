@@ -386,6 +386,7 @@ class Discovery(ImplementationSteps):
             if not journal.design:
                 journal.design = self.design(journal)
             looks = [list(ARM_SEEDS)] + ([seeds] if final else [])
+            clear = None  # the words of a clear result the gate did not pass (hurt, or consistent but small)
             if failed:
                 d, decision, evidence = -math.inf, gates.Decision.NOISE, None
                 reason = f"{len(failed)} experimental run(s) diverged"
@@ -400,25 +401,30 @@ class Discovery(ImplementationSteps):
                 entry.result = (f"μ_exp={e:.4f} vs μ_control={c:.4f} (the stored baseline runs of the same seeds), "
                                 f"d={reason[4:]}, {test.decided_by} p={test.p:.3g}, N={len(seeds)} seeds at {label} "
                                 "tokens")
+                if decision is not gates.Decision.PROCEED:
+                    reading, interval = gates.read_look(test)
+                    clear = vocabulary.reading_words(reading, interval, test.test.mean_diff, gates.format_effect(d))
             status = gates.journal_status(decision, evidence.level if evidence else "not supported", final=final)
             record = {"look": look, "seeds": seeds, "d": d, "decision": decision.value, "status": status,
                       "evidence": _evidence_dict(evidence), "date": date.today().isoformat()}
             entry.decisions.append(record)
             entry.evidence = record["evidence"] or entry.evidence
             entry.verdict = gates.verdict_words(decision, evidence.level if evidence else "not supported")
-            note = {"Failed": f"{reason} < {gates.NOISE_BELOW:g}: noise; the idea is disabled" if not failed else reason,
+            if clear:
+                entry.verdict += f"; {clear}"
+            note = {"Failed": f"{reason} < {gates.NOISE_BELOW:g}: the gate's decision is noise; the idea is disabled"
+                    if not failed else reason,
                     "Inconclusive": f"{reason}: still suggestive after {len(seeds)} seeds per arm; not enough for a paper",
                     "Testing": f"{reason}: suggestive; seeds {', '.join(map(str, EXTENSION_SEEDS))} run on both arms"}.get(
                 status, f"{reason} >= {gates.PROCEED_AT:g}: proceeds to the paper; evidence "
                         f"{evidence.level.value if evidence else ''}" + ("; confirmation on fresh seeds follows" if journal.design.get("confirm") else
                            "; confirmation skipped (--research-no-confirm)"))
-            entry.set_status(status, note)
-            if status == "Failed" and not failed and d <= gates.LOSER_AT:
-                entry.lessons.append(f"At {label} tokens {entry.idea} raised val_loss beyond the baseline's noise "
-                                     f"({reason}): it hurts at this scale.")
+            entry.set_status(status, note + (f"; {clear}" if clear else ""))
+            if status in ("Failed", "Inconclusive") and clear:
+                entry.lessons.append(f"At {label} tokens {entry.idea}: {clear} ({reason}).")
             elif status == "Failed":
                 entry.lessons.append(f"At {label} tokens {entry.idea} did not beat the baseline's noise ({reason}).")
-            if status == "Inconclusive":
+            elif status == "Inconclusive":
                 entry.lessons.append(f"{entry.idea} may have a small effect ({reason}); it stays unconfirmed.")
         self.runner.decided(entry.idea, {**record, "run_keys": {"control": [r["run_key"] for r in control],
                                                                 "experimental": [r["run_key"] for r in exp]}})
