@@ -492,8 +492,8 @@ def evidence_level(passed_gate: bool, confirm: bool, exploratory: tuple, confirm
         if confirmation.p < ALPHA and lower > 0:
             level = EvidenceLevel.CONFIRMED
             reason = (f"passed the gate, then confirmed on fresh seeds: {where}, one-sided p = {confirmation.p:.3g} "
-                      f"< {ALPHA:g}; the improvement is at least {lower:.3g} nats at {1 - ALPHA:.0%} one-sided "
-                      "confidence")
+                      f"< {ALPHA:g}; the one-sided {1 - ALPHA:.0%} lower confidence bound of the improvement is "
+                      f"{lower:.3g} nats")
         else:
             level = EvidenceLevel.NOT_CONFIRMED
             what = ("the effect reversed: the experimental arm was worse on the fresh seeds"

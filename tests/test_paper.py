@@ -152,14 +152,20 @@ def test_a_model_revision_is_applied_only_when_it_keeps_every_number(llm_server,
     inputs = make_inputs(improvement=0.03)
     _, numbers, doc, _ = _paper(inputs)
     kept = doc.section("Conclusion").blocks[0].text + " The flag is cheap to try."
+    # Every placeholder still names a real number, but the arms' means trade places.
+    swapped = (kept.replace("⟦experimental.val_loss.mean⟧", "⟦tmp⟧")
+               .replace("⟦control.val_loss.mean⟧", "⟦experimental.val_loss.mean⟧").replace("⟦tmp⟧", "⟦control.val_loss.mean⟧"))
+    assert swapped != kept
     finding = {"findings": [{"section": "Conclusion", "severity": "minor", "issue": "terse", "fix": "say the cost"}]}
-    llm_server.script("review_paper", finding, finding, finding)
-    llm_server.script("review_abstract", {"findings": []}, {"findings": []}, {"findings": []})
+    llm_server.script("review_paper", *[finding] * 5)
+    llm_server.script("review_abstract", *[{"findings": []}] * 5)
     llm_server.script("revise_paper", {"sections": {"Conclusion": kept}, "changelog": ["Conclusion: cost"]},
                       {"sections": {"Conclusion": kept.replace("⟦cmp.d⟧", "2.5")}, "changelog": ["typed d"]},
-                      {"sections": {"Conclusion": kept + " Seed 42 was ⟦made.up⟧."}, "changelog": ["invented"]})
+                      {"sections": {"Conclusion": kept + " Seed 42 was ⟦made.up⟧."}, "changelog": ["invented"]},
+                      {"sections": {"Conclusion": swapped}, "changelog": ["swapped the arms' means"]},
+                      {"sections": {"Conclusion": kept + " Again, d = ⟦cmp.d⟧."}, "changelog": ["repeated d"]})
     outcomes = []
-    for i in range(3):
+    for i in range(5):
         agent = ChatAgent(OpenAITransport(base_url=llm_server.base_url, model="scripted-model", api_key="k", timeout=5),
                           transcripts=TranscriptStore(tmp_path / f"t{i}"))
         result = write_paper(inputs, tmp_path / f"paper{i}", agent=agent, compile_pdf=False)
@@ -169,6 +175,8 @@ def test_a_model_revision_is_applied_only_when_it_keeps_every_number(llm_server,
     for md, log in outcomes[1:]:
         assert "The flag is cheap to try." not in md and "The revision was refused" in log
     assert "changes a number or adds one nobody traced" in outcomes[1][1] + outcomes[2][1]
+    for _, log in outcomes[3:]:
+        assert "must keep the same placeholders in the same order" in log
     sent = llm_server.requests_for("revise_paper")[0]["messages"][1]["content"]
     assert "⟦cmp.d⟧" in sent and not re.search(r"\d\.\d{4}", sent.split("## numbers")[0])
 
@@ -237,3 +245,28 @@ def test_the_papers_numbers_are_recomputed_from_the_records(fresh):
     else:  # the gate's seeds: the d is called biased, never sized by Cohen's words
         assert "biased upward" in md and "by Cohen's convention" not in md
         assert value["null.mean_gate_d"] == pytest.approx(a.null["mean_gate_d_of_papers"])
+
+
+@pytest.mark.parametrize("kw", [dict(improvement=0.2), dict(improvement=0.03), dict(improvement=0.2, n_arm=5),
+                                dict(improvement=0.2, fresh=6), dict(improvement=0.004, fresh=6),
+                                dict(improvement=-0.02, fresh=8)])
+def test_what_the_paper_says_about_p_and_the_bound_is_what_the_evidence_holds(kw):
+    """Each sentence comparing p with alpha agrees with the deciding p; the lower bound's
+    confidence is the level it was computed at; a p below 0.001 reads 'p < 0.001'."""
+    a, numbers, doc, md = _paper(make_inputs(**kw))
+    ev = a.evidence
+    assert "p = <" not in md and "p = <" not in render(doc, numbers, "tex")
+    assert "corrected p" not in md and "corrected for the looks taken" not in md
+    below = ev.p_family_adjusted < 0.05
+    for sentence in re.split(r"(?<=[.:])\s", md):
+        if "below α" in sentence and "p" in sentence:
+            assert ("not below α" not in sentence) == below, sentence
+    conf = round(100 * (1 - ev.alpha_effective), 2)
+    assert f"One-sided {conf:g}% lower confidence bound" in md
+    if ev.level.value != "not supported":
+        assert f"one-sided {conf:g}% lower confidence bound" in md
+    if ev.confirmation:
+        assert "fresh seeds per arm" in doc.section("Abstract").blocks[0].text
+        assert "One-sided p on the fresh seeds" in md and "p adjusted for looks and ideas" not in md
+    elif ev.level.value == "preliminary":
+        assert "a description of the seeds the gate chose, not a test" in md and "p adjusted for looks and ideas" in md

@@ -18,7 +18,7 @@ from research_harness.paper.checks import Finding, check_content, trace
 from research_harness.paper.compile import LatexError, compile_latex
 from research_harness.paper.content import REVISABLE, Block, Doc, Section, document, numbers_for, paragraphs, render
 from research_harness.paper.model import PaperInputError, PaperInputs, PaperResult, validate_inputs
-from research_harness.paper.numbers import NumberTable, untraced_digits
+from research_harness.paper.numbers import PLACEHOLDER, NumberTable, untraced_digits
 
 __all__ = ["PaperInputs", "PaperResult", "PaperInputError", "validate_inputs", "write_paper", "draft", "check",
            "Analysis", "analyze", "Finding"]
@@ -43,7 +43,8 @@ def _revise(doc: Doc, numbers: NumberTable, a: Analysis, agent) -> list[str]:
     that changes a number, adds an untraced one, or fails a hard check is refused."""
     md = render(doc, numbers, "md", trace=True)
     context = {"evidence_level": a.evidence.level.value, "numbers": {x.name: x.text for x in numbers},
-               "rules": "numbers are placeholders ⟦name⟧: keep them, never type a digit"}
+               "rules": ("numbers are placeholders ⟦name⟧: keep every one, in the same order, "
+                         "in each section you revise; never type a digit")}
     findings = agent.review_paper(md, context) + agent.review_abstract(
         "\n\n".join(b.text for b in doc.section("Abstract").blocks), context)
     log = [f"{f['section']}: {f['issue']} (fix: {f['fix']})" for f in findings]
@@ -58,6 +59,10 @@ def _revise(doc: Doc, numbers: NumberTable, a: Analysis, agent) -> list[str]:
             problems.append(f"section {title!r} is not revisable prose")
         elif numbers.unknown(text) or untraced_digits(text):
             problems.append(f"{title}: it changes a number or adds one nobody traced")
+        elif PLACEHOLDER.findall(text) != PLACEHOLDER.findall(revisable[title]):
+            # A placeholder swapped for another real one still traces, but says the wrong thing.
+            problems.append(f"{title}: a revision must keep the same placeholders in the same order "
+                            f"({', '.join(PLACEHOLDER.findall(revisable[title]))})")
         else:
             i = next(k for k, s in enumerate(candidate.sections) if s.title == title)
             candidate.sections[i] = Section(title, paragraphs(text))

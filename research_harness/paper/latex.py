@@ -47,6 +47,6 @@ def escape_text(text: str, numbers: NumberTable | None) -> str:
             pos = m.end()
         return "".join(out) + escape(segment[pos:])
 
-    pieces = re.split(r"(`[^`]+`)", text)
+    pieces = re.split(r"(`[^`]+`)", text if numbers is None else numbers.bounds(text))
     return "".join(r"\texttt{" + part(p[1:-1]) + "}" if p.startswith("`") and p.endswith("`") else part(p)
                    for p in pieces)

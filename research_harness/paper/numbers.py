@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from research_harness.gates import ALPHA, format_effect
 
 PLACEHOLDER = re.compile(r"⟦([^⟦⟧\s]+)⟧")
+_EQUALS_BOUND = re.compile(r"= (⟦([^⟦⟧\s]+)⟧)")
 KINDS = ("record", "statistic", "version", "literature", "setting", "quote")
 
 
@@ -106,7 +107,14 @@ class NumberTable:
             if escape is None or num.source.get("latex_math"):
                 return num.text
             return escape(num.text)
-        return PLACEHOLDER.sub(one, text)
+        return PLACEHOLDER.sub(one, self.bounds(text))
+
+    def bounds(self, text: str) -> str:
+        """"p = ⟦x⟧" where x prints as a bound ("< 0.001") becomes "p ⟦x⟧": "p < 0.001"."""
+        def bound(m: re.Match) -> str:
+            num = self._nums.get(m.group(2))
+            return m.group(1) if num is not None and num.text.startswith("<") else m.group(0)
+        return _EQUALS_BOUND.sub(bound, text)
 
     def unknown(self, text: str) -> list[str]:
         return [m.group(1) for m in PLACEHOLDER.finditer(text) if m.group(1) not in self._nums]
