@@ -79,11 +79,12 @@ def load(runner: Runner, *, train_missing: bool = True) -> Baseline:
             rec = runner.store.get(key)
             if rec is not None:
                 records[seed] = rec
+        source = str(report_path(runner))
         if len(records) == len(existing.run_keys):
             # Full precision from the records; the report's values are rounded to 4 decimals.
             return Baseline({s: r["val_loss"] for s, r in records.items()},
-                            {s: r["wall_time"]["total_s"] for s, r in records.items()}, records, str(report_path(runner)))
-        return Baseline(existing.val_loss, existing.wall_time, records, str(report_path(runner)))
+                            {s: r["wall_time"]["total_s"] for s, r in records.items()}, records, source)
+        return Baseline(existing.val_loss, existing.wall_time, records, source)
     records = {}
     for seed in BASELINE_SEEDS:
         rec = runner.get_or_train(BASELINE, seed)[0] if train_missing else runner.lookup(BASELINE, seed)
