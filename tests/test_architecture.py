@@ -29,7 +29,7 @@ WORKFLOW = ("research_harness.discovery", "research_harness.baseline", "research
 # top-level module is a room of its own, and so is each subpackage.
 FOUNDATION = {"stats", "gates", "vocabulary", "engine", "calibration", "facts", "frame", "store", "workspace",
               "secrets", "hookspec"}
-ENTRY_POINTS = {"plugin", "__main__"}
+ENTRY_POINTS = {"plugin", "__main__"}  # the pytest plugin and `python -m research_harness`: one room
 
 
 def module_name(path: Path) -> str:
