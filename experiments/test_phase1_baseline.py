@@ -21,8 +21,8 @@ pytestmark = pytest.mark.research_phase("baseline")
 def test_baseline(seed, research, record_run, record_property):
     existing, why_not = baseline.reusable_report(research.runner)
     if existing is not None:
-        pytest.skip(f"{existing.path} holds valid 5-seed data of this code and data: phase 1 is skipped, as the "
-                    "workflow says")
+        pytest.skip(f"{baseline.report_path(research.runner)} holds valid 5-seed data of this code and data: phase 1 "
+                    "is skipped, as the workflow says")
     if seed == BASELINE_SEEDS[0] and why_not != "no report yet":
         record_property("research_note", f"the existing baseline report is not reused: {why_not}")
     research.runner.prefetch(baseline.BASELINE, BASELINE_SEEDS)  # the Ray executor starts every seed at once

@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from research_harness.reports import baseline as report
 from trainer.record import write_text_atomic
+
+from research_harness.reports import baseline as report
 from research_harness.runner import Arm, Runner
 from research_harness.stats import Summary, summarize
 from research_harness.workspace import BASELINE_SEEDS, seed_order
@@ -44,9 +45,28 @@ def reusable_report(runner: Runner) -> tuple[report.BaselineReport | None, str]:
     keys this study would give the same seeds now. A key hashes the code and data
     fingerprints, the configuration, the budget and the device, so a report made by other
     code or other data is never reused."""
+    path = report_path(runner)
+    if not path.exists():
+        return None, "no report yet"
+    text = path.read_text(encoding="utf-8")
+    try:
+        existing = report.parse(text)
+    except ValueError as exc:
+        return None, f"{path} is not a valid report ({exc})"
+    if sorted(existing.seeds) != sorted(BASELINE_SEEDS):
+        return None, f"{path} holds seeds {existing.seeds}, expected {list(BASELINE_SEEDS)}"
+    if len(set(existing.val_loss.values())) < 2:
+        return None, f"{path} has no spread in val_loss (sigma = 0)"
     plan = runner.plan(BASELINE)
-    return report.reusable(report_path(runner), {s: plan.key(s) for s in BASELINE_SEEDS},
-                           plan.code_fingerprint, plan.data_fingerprint)
+    if existing.run_keys != {s: plan.key(s) for s in BASELINE_SEEDS}:
+        why = []
+        if f"`{plan.code_fingerprint}`" not in text:
+            why.append(f"its code fingerprint is not the current {plan.code_fingerprint}")
+        if f"`{plan.data_fingerprint}`" not in text:
+            why.append(f"its data fingerprint is not the current {plan.data_fingerprint}")
+        return None, (f"{path} was made by other runs ({'; '.join(why) or 'configuration, budget or device differ'}): "
+                      "phase 1 runs again")
+    return existing, ""
 
 
 def load(runner: Runner, *, train_missing: bool = True) -> Baseline:
@@ -59,11 +79,12 @@ def load(runner: Runner, *, train_missing: bool = True) -> Baseline:
             rec = runner.store.get(key)
             if rec is not None:
                 records[seed] = rec
+        source = str(report_path(runner))
         if len(records) == len(existing.run_keys):
             # Full precision from the records; the report's values are rounded to 4 decimals.
             return Baseline({s: r["val_loss"] for s, r in records.items()},
-                            {s: r["wall_time"]["total_s"] for s, r in records.items()}, records, str(existing.path))
-        return Baseline(existing.val_loss, existing.wall_time, records, str(existing.path))
+                            {s: r["wall_time"]["total_s"] for s, r in records.items()}, records, source)
+        return Baseline(existing.val_loss, existing.wall_time, records, source)
     records = {}
     for seed in BASELINE_SEEDS:
         rec = runner.get_or_train(BASELINE, seed)[0] if train_missing else runner.lookup(BASELINE, seed)

@@ -365,7 +365,7 @@ class ResearchReporter:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.state.settings.write_reports and (self.state.rows or self.state.workspace.runs.exists()):
-            from research_harness.reports.write import write_reports  # noqa: PLC0415
+            from research_harness.session_reports import write_reports  # noqa: PLC0415
 
             self.state.written.extend(write_reports(self.state.runner))
         for path in dict.fromkeys(self.state.written):

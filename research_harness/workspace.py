@@ -17,6 +17,9 @@ CONFIRMATION_SEEDS = tuple(range(10_001, 10_051))
 MIN_CONFIRM_SEEDS = 6  # fewer fresh pairs leave the paired t too few degrees of freedom
 MAX_CONFIRM_SEEDS = 10  # default of --research-max-confirm-seeds
 PHASES = ("smoke", "baseline", "discovery", "paper", "archive", "calibration")
+# The checkout research_harness (and the trainer beside it) was loaded from: built-in and
+# user idea modules live here, so a report names them relative to it.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def seed_order(seed: int) -> tuple[int, int]:
@@ -117,6 +120,20 @@ class Workspace:
         """The seed's name (so `rm -rf checkpoints/baseline_1M_seed*` still works) plus the
         run key, so two configurations never share, resume or delete each other's checkpoint."""
         return self.checkpoints / f"{arm}_{label}_seed{seed}_{key}"
+
+    def shown_path(self, path: str | Path) -> str:
+        """A path as reports, papers and the journal print it: relative to the workspace,
+        else to the project root, else the file's name alone. An absolute path would
+        print the author's home directory and break when the study moves."""
+        if not path:
+            return ""
+        path = Path(path)
+        if not path.is_absolute():
+            return path.as_posix()
+        for root in (self.root, PROJECT_ROOT):
+            if path.resolve().is_relative_to(Path(root).resolve()):
+                return path.resolve().relative_to(Path(root).resolve()).as_posix()
+        return path.name
 
     @staticmethod
     def checkpoint_key(folder: Path) -> str:

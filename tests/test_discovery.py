@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -158,6 +159,11 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
         assert needle in report, needle
     assert "Seeds were added after a first look" not in report  # one look: no peeking caveat
     assert (runner.workspace.research_docs / "figures" / "alpha_idea_val_loss_curves.png").exists()
+    # The idea's module is named relative to the workspace, in the report and in the idea log alike.
+    module = runner.workspace.shown_path(disc.ideas()["alpha_idea"].source_file)
+    assert not Path(module).is_absolute() and f"`{module}`" in report
+    assert str(runner.workspace.root) not in report
+    assert str(runner.workspace.root) not in runner.workspace.idea_log("3k").read_text()
     log = runner.workspace.idea_log("3k").read_text()
     assert "## RID-01" in log and "Proceeded (preliminary)" in log and "| Validated |" not in log
     assert "- **Evidence**: preliminary" in log

@@ -46,17 +46,18 @@ class ImplementationSteps:
                 return entry.implementation
             known = self.ideas().get(entry.idea)
             if known is not None and not self._generated(known):
-                return self._set_implementation(slot, {"ok": True, "generated": False, "module": known.source_file})
+                return self._set_implementation(slot, {"ok": True, "generated": False,
+                                                       "module": self.runner.workspace.shown_path(known.source_file)})
             from research_harness.sandbox import bwrap  # noqa: PLC0415
 
             bwrap.require(self.settings.sandbox)  # fail closed, before the model is even asked
             attempts = list(entry.implementation.get("attempts", []))
             while len(attempts) < IMPLEMENT_ATTEMPTS:
                 problem, path, configured = self._write_and_check(entry, journal, slot, error)
-                attempts.append({"error": problem, "module": str(path) if path else None})
+                attempts.append({"error": problem, "module": self.runner.workspace.shown_path(path) if path else None})
                 if not problem:
                     self._reload_ideas()
-                    return self._set_implementation(slot, {"ok": True, "generated": True, "module": str(path),
+                    return self._set_implementation(slot, {"ok": True, "generated": True, "module": self.runner.workspace.shown_path(path),
                                                            "attempts": attempts, "configured": configured,
                                                            "sandbox": self.settings.sandbox})
                 error = problem

@@ -535,12 +535,13 @@ class Discovery(ImplementationSteps):
 
     # -- reports ----------------------------------------------------------------------------
     def write_report(self, slot: int) -> Path | None:
-        from research_harness.reports import experiment  # noqa: PLC0415
+        # Imported here: the report's tables load pandas, which no step before a report needs.
+        from research_harness.discovery.experiment_report import write_experiment_report  # noqa: PLC0415
 
         _, entry = self.entry(slot)
         if not entry.decisions and entry.verification.get("passed", True):
             return None
-        return experiment.write(self, entry)
+        return write_experiment_report(self, entry)
 
     def winner(self) -> Entry | None:
         """The idea that passed the gate (confirmed or preliminary), if any: it gets the paper."""

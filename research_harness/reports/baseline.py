@@ -1,12 +1,12 @@
 """docs/research/baseline_variance_<label>.md in the seed workflow's exact table format,
-followed by per-seed values and the context a reader needs; plus the parser that decides
-whether an existing report can be reused ("skip to Phase 2")."""
+followed by per-seed values and the context a reader needs; plus its parser, kept beside
+the renderer so the format lives in one place. Both are pure: text in or text out.
+Whether an existing report may be reused is the workflow's question (research_harness.baseline)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from research_harness.facts import run_facts
 from research_harness.frame import records_frame
@@ -17,7 +17,6 @@ from research_harness.workspace import Settings, seed_order
 
 @dataclass
 class BaselineReport:
-    path: Path
     seeds: list[int]
     val_loss: dict[int, float]
     wall_time: dict[int, float]
@@ -81,9 +80,8 @@ def render(records: list[dict], settings: Settings) -> str:
 _ROW = re.compile(r"^\|\s*(?P<seed>\d+)\s*\|\s*(?P<loss>[-\d.]+)\s*\|\s*[-\d.]+\s*\|\s*(?P<wall>[-\d.]+)\s*\|[^|]*\|\s*`(?P<key>\w+)`\s*\|", re.M)
 
 
-def parse(path: Path) -> BaselineReport:
-    """Read a report back; raises ValueError saying what is wrong with it."""
-    text = path.read_text(encoding="utf-8")
+def parse(text: str) -> BaselineReport:
+    """Read a report's text back; raises ValueError saying what is wrong with it."""
     if not re.search(r"^\| val_loss \| [-\d.]+ \| [-\d.]+ \| [-\d.]+ \| [-\d.]+ \|$", text, re.M):
         raise ValueError("no numeric val_loss row in the seed's table format")
     m = re.search(r"^Seeds used: ([\d, ]+)$", text, re.M)
@@ -93,29 +91,5 @@ def parse(path: Path) -> BaselineReport:
     rows = {int(r["seed"]): r for r in _ROW.finditer(text)}
     if sorted(rows) != sorted(seeds):
         raise ValueError(f"per-seed rows {sorted(rows)} do not match 'Seeds used' {seeds}")
-    return BaselineReport(path, seeds, {s: float(rows[s]["loss"]) for s in seeds},
+    return BaselineReport(seeds, {s: float(rows[s]["loss"]) for s in seeds},
                           {s: float(rows[s]["wall"]) for s in seeds}, {s: rows[s]["key"] for s in seeds})
-
-
-def reusable(path: Path, expected_keys: dict[int, str], code_fp: str, data_fp: str) -> tuple[BaselineReport | None, str]:
-    """(report, "") when the report holds valid data for this study; (None, reason) otherwise."""
-    if not path.exists():
-        return None, "no report yet"
-    try:
-        report = parse(path)
-    except ValueError as exc:
-        return None, f"{path} is not a valid report ({exc})"
-    if sorted(report.seeds) != sorted(expected_keys):
-        return None, f"{path} holds seeds {report.seeds}, expected {list(expected_keys)}"
-    if len(set(report.val_loss.values())) < 2:
-        return None, f"{path} has no spread in val_loss (sigma = 0)"
-    if report.run_keys != expected_keys:
-        text = path.read_text(encoding="utf-8")
-        why = []
-        if f"`{code_fp}`" not in text:
-            why.append(f"its code fingerprint is not the current {code_fp}")
-        if f"`{data_fp}`" not in text:
-            why.append(f"its data fingerprint is not the current {data_fp}")
-        return None, (f"{path} was made by other runs ({'; '.join(why) or 'configuration, budget or device differ'}): "
-                      "phase 1 runs again")
-    return report, ""

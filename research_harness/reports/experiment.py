@@ -1,20 +1,38 @@
 """docs/research/experiment_<name>_<label>.md: everything a reader needs to judge one
 idea, rendered from the stored records of both arms and the baseline (tables from the
-runs DataFrame), with the gate's decisions and the evidence level kept apart."""
+runs DataFrame), with the gate's decisions and the evidence level kept apart.
+
+A pure renderer: `render(ExperimentData)` returns the markdown. The workflow
+(research_harness.discovery.experiment_report) gathers the records, computes the
+statistics and the simulated null rates, draws the figure and writes the file."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from types import SimpleNamespace
+from dataclasses import dataclass
 
-from trainer.record import write_text_atomic
-
-from research_harness import calibration, gates, stats
+from research_harness import gates, stats
 from research_harness.facts import MAX_TPS_SPREAD, UNSANDBOXED, run_facts
 from research_harness.frame import records_frame
 from research_harness.reports.tables import md_table
-from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_CONFIRM_SEEDS, MAX_IDEAS, seed_order
+from research_harness.workspace import MAX_IDEAS, Settings, seed_order
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """What one experiment report shows, gathered by the workflow."""
+
+    entry: object  # the idea's journal entry (research_harness.discovery.journal.Entry)
+    settings: Settings
+    module: str | None  # the idea's module, relative to the workspace or the project root
+    control: list[dict]  # the control runs paired with an experimental run (all of them when none pairs)
+    experimental: list[dict]
+    failed: list[dict]  # diverged experimental runs
+    baseline: list[dict]  # the stored baseline records (empty for a reused report without them)
+    test: gates.EvidenceTest | None  # the pre-registered test on every finished pair
+    comparison: stats.Comparison | None  # None with fewer than two runs in an arm
+    null_rates: dict | None  # research_harness.calibration.null_rates() of the study's design; None before a decision
+    figure: str | None  # the loss-curve figure, relative to the report's folder
 
 
 def _f(x, fmt=".4f") -> str:
@@ -25,24 +43,8 @@ def _f(x, fmt=".4f") -> str:
     return format(x, fmt)
 
 
-def _seeds(entry) -> list[int]:
-    seen = [s for look in entry.looks if look for s in look]
-    return sorted(dict.fromkeys(seen or [*ARM_SEEDS, *EXTENSION_SEEDS]), key=seed_order)
-
-
-def write(disc, entry) -> Path:
-    runner = disc.runner
-    settings, ws = runner.settings, runner.workspace
-    seeds = _seeds(entry)
-    control, _ = disc.arm_records(entry, "control", seeds)
-    exp, failed = disc.arm_records(entry, "exp", seeds)
-    test = gates.evidence_test({r["seed"]: r["val_loss"] for r in control}, {r["seed"]: r["val_loss"] for r in exp}) \
-        if len(control) >= 2 and len(exp) >= 2 else None  # on every run: a missing pair means Welch decides
-    control = [r for r in control if any(r["seed"] == e["seed"] for e in exp)] or control
-    from research_harness import baseline as phase1  # noqa: PLC0415
-
-    base = phase1.load(runner, train_missing=False)
-    path = ws.experiment_report(entry.idea, settings.label)
+def render(data: ExperimentData) -> str:
+    entry, settings = data.entry, data.settings
     lines = [f"# Experiment: {entry.title} ({settings.label} tokens)", ""]
     if not settings.research_scale:
         lines += [settings.scale_note(), ""]
@@ -56,32 +58,31 @@ def write(disc, entry) -> Path:
     if entry.implementation:
         how = "written by the research agent, checked by the code guard and smoke-trained in a sandbox" \
             if entry.implementation.get("generated") else "an existing module"
-        lines += ["## Implementation", "", f"`{entry.implementation.get('module')}`: {how}."]
+        lines += ["## Implementation", "", f"`{data.module}`: {how}."]
         for i, attempt in enumerate(entry.implementation.get("attempts", []), 1):
             lines.append(f"- attempt {i}: {attempt['error'] or 'accepted'}")
         lines.append("")
     if entry.verification:
         lines += ["## Flag-off verification", "", entry.verification["summary"], ""]
-    if base.records:
-        frame = records_frame(list(base.records.values()))
+    if data.baseline:
+        frame = records_frame(data.baseline)
         lines += ["## Baseline", "", md_table(frame[["val_loss", "wall_total_s"]].describe().loc[
             ["count", "mean", "std", "min", "max"]].T.reset_index(names="metric"),
             {"count": ".0f", "mean": ".4f", "std": ".4f", "min": ".4f", "max": ".4f"}), ""]
-    if failed:
-        lines += ["## Failed runs", ""] + [f"- seed {r['seed']}: {r['failure']['reason']}" for r in failed] + [""]
-    if len(control) >= 2 and len(exp) >= 2:
-        lines += _comparison(disc, entry, control, exp, base, test)
+    if data.failed:
+        lines += ["## Failed runs", ""] + [f"- seed {r['seed']}: {r['failure']['reason']}" for r in data.failed] + [""]
+    if data.comparison is not None:
+        lines += _comparison(data)
     else:
         lines += ["## Arms", "", "Not enough finished runs in both arms to compare.", ""]
-    lines += _decisions(entry, disc.design())
-    lines += ["## Run records", ""] + [f"- {'control' if r in control else 'experimental'} seed {r['seed']}: "
-                                       f"`{r['run_key']}`" for r in [*control, *exp]]
-    return write_text_atomic(path, "\n".join(lines) + "\n")
+    lines += _decisions(entry, data.null_rates)
+    lines += ["## Run records", ""] + [f"- {arm} seed {r['seed']}: `{r['run_key']}`" for arm, runs in
+                                       (("control", data.control), ("experimental", data.experimental)) for r in runs]
+    return "\n".join(lines) + "\n"
 
 
-def _comparison(disc, entry, control, exp, base, test) -> list[str]:
-    cv, ev = [r["val_loss"] for r in control], [r["val_loss"] for r in exp]
-    cmp = stats.compare_arms(cv, ev, base.values if len(base.values) >= 2 else None)
+def _comparison(data: ExperimentData) -> list[str]:
+    entry, control, exp, test, cmp = data.entry, data.control, data.experimental, data.test, data.comparison
     frame = records_frame([*control, *exp]).assign(arm=["control"] * len(control) + ["experimental"] * len(exp))
     per_seed = frame.pivot(index="seed", columns="arm", values="val_loss").reset_index()
     per_seed["difference"] = per_seed["control"] - per_seed["experimental"]
@@ -132,26 +133,12 @@ def _comparison(disc, entry, control, exp, base, test) -> list[str]:
     if facts.unsandboxed:
         out += [f"**Warning: {UNSANDBOXED}** for {facts.unsandboxed} run(s) of this comparison: nothing kept its "
                 "code from the study's files, secrets or network.", ""]
-    fig = _figure(disc, entry, control, exp, base)
-    if fig:
-        out += [f"![Validation loss during training, every seed of both arms]({fig})", ""]
+    if data.figure:
+        out += [f"![Validation loss during training, every seed of both arms]({data.figure})", ""]
     return out
 
 
-def _figure(disc, entry, control, exp, base) -> str | None:
-    """The paper's figure code, reused: control against experimental, every seed."""
-    from research_harness.paper.figures import make_figures  # noqa: PLC0415
-
-    ws = disc.runner.workspace
-    if len(base.records) < 2:  # a reused report without its records: no baseline band to draw
-        return None
-    view = SimpleNamespace(control=control, experimental=exp, baseline=list(base.records.values()),
-                           arms=[*control, *exp])
-    paths = make_figures(view, ws.research_docs / "figures", entry.idea)
-    return paths["curves"][0].relative_to(ws.research_docs).as_posix()
-
-
-def _decisions(entry, design: dict) -> list[str]:
+def _decisions(entry, rates: dict | None) -> list[str]:
     if not entry.decisions:
         return [f"**Verdict: {entry.verdict or 'not supported'}** (journal status {entry.status})", ""]
     out = ["## Decision and evidence", "",
@@ -164,8 +151,6 @@ def _decisions(entry, design: dict) -> list[str]:
     if entry.evidence:
         out += ["", f"**Evidence: {entry.evidence['level']}** ({entry.evidence['reason']})."]
     out += ["", f"**Verdict: {entry.verdict}** (journal status {entry.status})", ""]
-    rates = calibration.null_rates(confirm=bool(design.get("confirm")),
-                                   max_confirm_seeds=design.get("max_confirm_seeds", MAX_CONFIRM_SEEDS))
     out.append(f"How often this gate passes by chance (simulated with no true effect, {rates['n_studies']:,} studies "
                f"of the exact decision code, arms uncorrelated): an idea reaches the paper "
                f"{rates['p_paper_per_idea']:.1%} of the time and a {MAX_IDEAS}-idea study writes one "
