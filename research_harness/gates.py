@@ -78,12 +78,10 @@ __all__ = [
     "ALPHA",
     "TARGET_POWER",
     "Decision",
-    "DECISIONS",
     "GateError",
     "decide",
     "decide_batch",
     "format_effect",
-    "assert_within_sigma",
     "assert_valid_variance",
     "peeking_caveat",
     "EvidenceLevel",
@@ -128,10 +126,6 @@ class Decision(str, Enum):
     PROCEED = "proceed"
 
 
-# Code k of :func:`decide_batch` is DECISIONS[k].
-DECISIONS = (Decision.NOISE, Decision.SUGGESTIVE, Decision.PROCEED)
-
-
 def _finite_or_nan_error(d: float, what: str) -> float:
     d = float(d)
     if math.isnan(d):
@@ -155,7 +149,7 @@ def decide(d: float) -> Decision:
 
 
 def decide_batch(d: np.ndarray) -> np.ndarray:
-    """:func:`decide` elementwise, as int8 codes (0 noise, 1 suggestive, 2 proceed; see ``DECISIONS``).
+    """:func:`decide` elementwise, as int8 codes (0 noise, 1 suggestive, 2 proceed).
 
     For simulating many studies at once; NaN raises ``ValueError`` as in :func:`decide`.
     """
@@ -189,35 +183,6 @@ def format_effect(d: float) -> str:
         if _sides(float(text)) == _sides(d):
             return text
     return repr(d)
-
-
-def assert_within_sigma(
-    value: float, baseline_values: Iterable[float], k: float = 1.0, what: str = "val_loss"
-) -> float:
-    """Assert that ``value`` lies within ``k`` sample sigmas of the baseline mean.
-
-    Returns the absolute distance in baseline sigmas. Note that a fresh run of unchanged
-    code passes a 1-sigma check against 5 seeds only about 59% of the time
-    (:func:`research_harness.stats.prob_within_k_sigma`), and one of the 5 baseline runs
-    itself about 67% (:func:`research_harness.stats.prob_within_k_sigma_in_sample`), so
-    report the distance, not just the verdict.
-    """
-    base = summarize(baseline_values)
-    if base.n < 2:
-        raise GateError(f"{what}: need at least 2 baseline runs to define sigma, got {base.n}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise GateError(f"{what} = {value!r} is not finite; the run diverged or was not recorded")
-    gap = abs(value - base.mean)
-    distance = gap / base.std if base.std > 0 else (0.0 if gap == 0 else math.inf)
-    if distance > k:
-        raise GateError(
-            f"{what} {value:.6g} is {distance:.3f} sigma from the baseline mean {base.mean:.6g} "
-            f"(std {base.std:.4g}, n={base.n}); allowed k={k:g} sigma. "
-            "Fix: check that the idea flag is really off and that seed, config, data and "
-            "code match the baseline runs; the flag-off path must equal the baseline path."
-        )
-    return distance
 
 
 def assert_valid_variance(values: Iterable[float], n: int = 5, what: str = "val_loss") -> Summary:

@@ -15,9 +15,8 @@ from pathlib import Path
 from research_harness import stats
 from research_harness.paper.analysis import Analysis
 
-__all__ = ["make_figures", "FIGURE_KEYS"]
+__all__ = ["make_figures"]
 
-FIGURE_KEYS = ("curves", "final")
 _CTRL, _EXP, _BASE = "#1f77b4", "#d62728", "#7f7f7f"
 
 
