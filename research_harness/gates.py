@@ -74,7 +74,7 @@ from research_harness.workspace import (
 __all__ = [
     "NOISE_BELOW",
     "PROCEED_AT",
-    "LOSER_AT",
+    "HURT_AT",
     "ALPHA",
     "TARGET_POWER",
     "Decision",
@@ -105,7 +105,7 @@ __all__ = [
 
 NOISE_BELOW = 0.2  # Cohen's "small" effect: below it the seed workflow calls it noise
 PROCEED_AT = 0.5  # Cohen's "medium" effect: the seed workflow proceeds to the paper
-LOSER_AT = -0.2  # a small effect in the wrong direction
+HURT_AT = -0.2  # a small effect in the wrong direction: the idea hurt
 
 ALPHA = 0.05  # one-sided family-wise error rate of a confirmed claim, per study
 TARGET_POWER = 0.80  # power the confirmation is sized for, at its planned effect
@@ -162,7 +162,7 @@ def decide_batch(d: np.ndarray) -> np.ndarray:
 
 def _sides(x: float) -> tuple[bool, bool, bool]:
     """Which side of each gate threshold x is on, with the comparisons the gates use."""
-    return (x >= NOISE_BELOW, x >= PROCEED_AT, x <= LOSER_AT)
+    return (x >= NOISE_BELOW, x >= PROCEED_AT, x <= HURT_AT)
 
 
 def format_effect(d: float) -> str:

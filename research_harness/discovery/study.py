@@ -413,7 +413,7 @@ class Discovery(ImplementationSteps):
                         f"{evidence.level.value if evidence else ''}" + ("; confirmation on fresh seeds follows" if journal.design.get("confirm") else
                            "; confirmation skipped (--research-no-confirm)"))
             entry.set_status(status, note)
-            if status == "Failed" and not failed and d <= gates.LOSER_AT:
+            if status == "Failed" and not failed and d <= gates.HURT_AT:
                 entry.lessons.append(f"At {label} tokens {entry.idea} raised val_loss beyond the baseline's noise "
                                      f"({reason}): it hurts at this scale.")
             elif status == "Failed":
@@ -536,7 +536,7 @@ class Discovery(ImplementationSteps):
             return None
         return experiment.write(self, entry)
 
-    def winner(self) -> Entry | None:
+    def proceeded(self) -> Entry | None:
         """The idea that passed the gate (confirmed or preliminary), if any: it gets the paper."""
         return next((e for e in self.journal().entries if e.status in PROCEEDED), None)
 
