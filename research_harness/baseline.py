@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from research_harness.reports import baseline as report
-from trainer.record import write_text_atomic
+from trainer.atomic import write_atomic
 from research_harness.runner import Arm, Runner
 from research_harness.stats import Summary, summarize
 from research_harness.workspace import BASELINE_SEEDS, seed_order
@@ -80,5 +80,5 @@ def write_report(runner: Runner, baseline: Baseline) -> Path | None:
     if not all(math.isfinite(v) for v in baseline.values):
         return None
     path = report_path(runner)
-    write_text_atomic(path, report.render(list(baseline.records.values()), runner.settings))
+    write_atomic(path, report.render(list(baseline.records.values()), runner.settings))
     return path

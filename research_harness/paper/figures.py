@@ -14,6 +14,7 @@ from pathlib import Path
 
 from research_harness import stats
 from research_harness.paper.analysis import Analysis
+from trainer.atomic import write_atomic
 
 __all__ = ["make_figures"]
 
@@ -34,11 +35,8 @@ def _plt():
 def _save(fig, stem: Path) -> list[Path]:
     out = []
     for ext in ("png", "pdf"):
-        path = stem.with_suffix("." + ext)
-        tmp = path.with_name(path.stem + ".tmp." + ext)
-        fig.savefig(tmp, dpi=150 if ext == "png" else None, metadata={"CreationDate": None} if ext == "pdf" else None)
-        tmp.replace(path)
-        out.append(path)
+        options = {"dpi": 150} if ext == "png" else {"metadata": {"CreationDate": None}}
+        out.append(write_atomic(stem.with_suffix("." + ext), lambda fh: fig.savefig(fh, format=ext, **options)))
     return out
 
 

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 from types import SimpleNamespace
 
-from trainer.record import write_text_atomic
+from trainer.atomic import write_atomic
 
 from research_harness import calibration, gates, stats
 from research_harness.facts import MAX_TPS_SPREAD, UNSANDBOXED, run_facts
@@ -76,7 +76,7 @@ def write(disc, entry) -> Path:
     lines += _decisions(entry, disc.design())
     lines += ["## Run records", ""] + [f"- {'control' if r in control else 'experimental'} seed {r['seed']}: "
                                        f"`{r['run_key']}`" for r in [*control, *exp]]
-    return write_text_atomic(path, "\n".join(lines) + "\n")
+    return write_atomic(path, "\n".join(lines) + "\n")
 
 
 def _comparison(disc, entry, control, exp, base, test) -> list[str]:
