@@ -51,7 +51,6 @@ from enum import Enum
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from scipy import stats as sps
 
 from research_harness.stats import (
     PairedTest,
@@ -60,7 +59,9 @@ from research_harness.stats import (
     cohens_d,
     one_sided_lower_bound,
     paired_t,
+    seeds_for_power,
     summarize,
+    t_test_power,
     welch_test,
 )
 from research_harness.workspace import (
@@ -529,16 +530,10 @@ def verdict_words(decision: Decision | str, level: EvidenceLevel | str, reversed
 # ---------------------------------------------------------------------------
 
 
-def confirmation_power(planned_dz, n) -> np.ndarray:
-    """Power of the one-sided paired t at ALPHA with ``n`` pairs at true d_z ``planned_dz``.
-
-    Noncentral t: df = n - 1, ncp = d_z sqrt(n). Infinite d_z has power 1, NaN none.
-    """
-    dz = np.asarray(planned_dz, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        power = sps.nct.sf(sps.t.ppf(1 - ALPHA, n - 1), n - 1, np.where(np.isinf(dz), 0.0, dz) * np.sqrt(n))
-    return np.where(np.isinf(dz), np.where(dz > 0, 1.0, 0.0), np.nan_to_num(power, nan=0.0))
+def confirmation_power(planned_dz: float, n: int) -> float:
+    """Power of the confirmation's test, the one-sided paired t at ALPHA with ``n`` pairs,
+    at true d_z ``planned_dz`` (:func:`research_harness.stats.t_test_power`, paired)."""
+    return t_test_power(planned_dz, n, ALPHA, paired=True)
 
 
 def planned_dz(planned_sigmas: float) -> float:
@@ -566,15 +561,13 @@ def confirmation_size(planned_sigmas: float | None, max_seeds: int = MAX_CONFIRM
         return max_seeds, (f"no positive planned effect ({planned_sigmas}), so the most seeds allowed, {max_seeds}, "
                            "per arm")
     dz = planned_dz(planned_sigmas)
-    grid = np.arange(MIN_CONFIRM_SEEDS, max_seeds + 1)
-    power = confirmation_power(dz, grid)
-    enough = np.flatnonzero(power >= TARGET_POWER)
-    n = int(grid[enough[0]]) if enough.size else max_seeds
-    at = float(confirmation_power(dz, n))
+    smallest = seeds_for_power(dz, ALPHA, TARGET_POWER, max_n=max_seeds, paired=True)
+    n = max_seeds if smallest is None else max(smallest, MIN_CONFIRM_SEEDS)
     why = (f"planned effect {planned_sigmas:.3g} baseline sigma (d_z {dz:.3g} for independent arms): "
-           f"{n} seeds per arm give {at:.0%} power for the one-sided paired t at alpha {ALPHA:g}")
-    if not enough.size:
+           f"{n} seeds per arm give {confirmation_power(dz, n):.0%} power for the one-sided paired t at alpha "
+           f"{ALPHA:g}")
+    if smallest is None:
         why += f" (short of {TARGET_POWER:.0%}: capped at the most seeds allowed, {max_seeds})"
-    elif n == MIN_CONFIRM_SEEDS and confirmation_power(dz, n - 1) >= TARGET_POWER:
+    elif smallest < MIN_CONFIRM_SEEDS:
         why += f" (the minimum of {MIN_CONFIRM_SEEDS})"
     return n, why

@@ -15,6 +15,7 @@ Only numpy and scipy are used, so the module is safe to import without torch.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -40,6 +41,7 @@ __all__ = [
     "paired_dz_batch",
     "t_test_power",
     "seeds_for_power",
+    "minimum_detectable_effect",
     "prediction_interval",
     "prob_within_k_sigma",
     "prob_within_k_sigma_in_sample",
@@ -486,18 +488,27 @@ def paired_dz_batch(control: np.ndarray, experimental: np.ndarray) -> np.ndarray
 MAX_POWER_N = 10_000
 
 
-def t_test_power(d: float, n: int, alpha: float = 0.05, one_sided: bool = True) -> float:
-    """Power of a two-sample t-test with ``n`` per arm at true effect ``d``.
+def t_test_power(d: float, n: int, alpha: float = 0.05, one_sided: bool = True, paired: bool = False) -> float:
+    """Power of a t-test with ``n`` seeds per arm at true standardized effect ``d``.
 
-    Noncentral t with ``df = 2n - 2`` and ``ncp = d sqrt(n/2)``. With
-    ``one_sided=False`` the two-sided test's power (both rejection tails) is returned.
-    n must be an integer >= 2: one run per arm has no variance to test against (the
-    formula would silently give NaN).
+    The one power computation of the project (exact noncentral t). Two independent arms:
+    ``df = 2n - 2``, ``ncp = d sqrt(n/2)``. ``paired=True``, n pairs and d the paired
+    d_z (mean difference over the sd of the differences): ``df = n - 1``,
+    ``ncp = d sqrt(n)``. With ``one_sided=False`` the two-sided test's power (both
+    rejection tails) is returned. d = +inf has power 1, -inf power 0 (one-sided); NaN
+    raises. n must be an integer >= 2: one run per arm has no variance to test against
+    (the formula would silently give NaN).
     """
     if int(n) != n or n < 2:
         raise ValueError(f"n must be an integer >= 2 seeds per arm, got n={n}")
-    df = 2 * n - 2
-    ncp = d * math.sqrt(n / 2.0)
+    d = float(d)
+    if math.isnan(d):
+        raise ValueError("d is NaN: the power at an undefined effect is undefined")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if math.isinf(d):
+        return 1.0 if d > 0 or not one_sided else 0.0
+    df, ncp = (n - 1, d * math.sqrt(n)) if paired else (2 * n - 2, d * math.sqrt(n / 2.0))
     if one_sided:
         crit = float(sps.t.ppf(1.0 - alpha, df))
         return float(sps.nct.sf(crit, df, ncp))
@@ -511,13 +522,15 @@ def seeds_for_power(
     power: float = 0.80,
     one_sided: bool = True,
     max_n: int = MAX_POWER_N,
+    paired: bool = False,
 ) -> int | None:
     """Smallest n per arm (equal arms, n >= 2) whose t-test power reaches ``power``.
 
-    Uses :func:`t_test_power` (exact noncentral t). Textbook check at d = 0.5,
-    alpha = 0.05, power 0.8: 51 per arm one-sided, 64 two-sided. Returns None when
-    d <= 0 (no number of seeds detects a non-improvement) or when ``max_n`` is not
-    enough. Power grows with n, so a doubling search plus bisection is used.
+    Uses :func:`t_test_power` (exact noncentral t; ``paired`` as there). Textbook check
+    at d = 0.5, alpha = 0.05, power 0.8: 51 per arm one-sided, 64 two-sided; paired at
+    d_z = 1, one-sided: 8 pairs. Returns None when d <= 0 (no number of seeds detects a
+    non-improvement) or when ``max_n`` is not enough. Power grows with n, so a doubling
+    search plus bisection is used.
     """
     d = float(d)
     if math.isnan(d):
@@ -530,7 +543,7 @@ def seeds_for_power(
         return 2
 
     def enough(n: int) -> bool:
-        return t_test_power(d, n, alpha, one_sided) >= power
+        return t_test_power(d, n, alpha, one_sided, paired) >= power
 
     if not enough(max_n):
         return None
@@ -544,6 +557,23 @@ def seeds_for_power(
         else:
             lo = mid
     return hi
+
+
+@functools.lru_cache(maxsize=256)
+def minimum_detectable_effect(
+    n: int, alpha: float = 0.05, power: float = 0.80, one_sided: bool = True, paired: bool = False
+) -> float:
+    """The smallest true standardized effect that :func:`t_test_power` detects with
+    probability ``power`` at ``n`` seeds per arm: the d with ``t_test_power(d, n, ...) ==
+    power``. One-sided two-sample at alpha 0.05 and 80% power: 2.48 at 3 seeds per arm,
+    1.72 at 5. ``power`` must exceed the test's false-positive rate (alpha one-sided).
+    """
+    if int(n) != n or n < 2:
+        raise ValueError(f"n must be an integer >= 2 seeds per arm, got n={n}")
+    if not alpha < power < 1.0:
+        raise ValueError(f"power must be in (alpha, 1), got alpha={alpha}, power={power}")
+    return float(optimize.brentq(lambda d: t_test_power(d, n, alpha, one_sided, paired) - power, 0.0, 1000.0,
+                                 xtol=1e-10))
 
 
 # ---------------------------------------------------------------------------

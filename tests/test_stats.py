@@ -18,6 +18,7 @@ from research_harness.stats import (
     effect_size_ci,
     hedges_correction,
     hedges_g,
+    minimum_detectable_effect,
     prediction_interval,
     prob_improvement,
     prob_within_k_sigma,
@@ -223,6 +224,49 @@ def test_power_matches_monte_carlo():
     crit = sps.t.ppf(0.95, 2 * n - 2)
     t = (c.mean(1) - e.mean(1)) / np.sqrt((c.var(1, ddof=1) + e.var(1, ddof=1)) / n)
     assert np.mean(t > crit) == pytest.approx(t_test_power(d, n), abs=0.015)
+
+
+@pytest.mark.parametrize("d_z, n", [(0.5, 7), (1.0, 8), (1.3, 12)])
+def test_paired_power_is_the_noncentral_t_of_the_differences(d_z, n):
+    want = sps.nct.sf(sps.t.ppf(0.95, n - 1), n - 1, d_z * math.sqrt(n))
+    assert t_test_power(d_z, n, paired=True) == pytest.approx(want, rel=1e-12)
+    crit = sps.t.ppf(0.975, n - 1)
+    both = sps.nct.sf(crit, n - 1, d_z * math.sqrt(n)) + sps.nct.cdf(-crit, n - 1, d_z * math.sqrt(n))
+    assert t_test_power(d_z, n, one_sided=False, paired=True) == pytest.approx(both, rel=1e-9)
+
+
+def test_paired_seeds_for_power_textbook():
+    # G*Power, one-sided paired t at alpha 0.05: d_z = 1 needs 8 pairs (81.5%; 7 give 75.4%).
+    assert seeds_for_power(1.0, paired=True) == 8
+    assert t_test_power(1.0, 8, paired=True) == pytest.approx(0.815, abs=5e-4)
+    assert t_test_power(1.0, 7, paired=True) == pytest.approx(0.754, abs=5e-4)
+
+
+def test_power_at_infinite_and_undefined_effects():
+    assert t_test_power(math.inf, 3) == 1.0 and t_test_power(-math.inf, 3) == 0.0
+    assert t_test_power(-math.inf, 3, one_sided=False) == 1.0
+    with pytest.raises(ValueError, match="NaN"):
+        t_test_power(math.nan, 3)
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 20])
+@pytest.mark.parametrize("one_sided, paired", [(True, False), (False, False), (True, True)])
+def test_minimum_detectable_effect_is_where_power_reaches_the_target(n, one_sided, paired):
+    mde = minimum_detectable_effect(n, 0.05, 0.80, one_sided, paired)
+    assert t_test_power(mde, n, 0.05, one_sided, paired) == pytest.approx(0.80, abs=1e-8)
+    # The seed count for an effect just above the MDE at n is at most n, just below it more than n.
+    assert seeds_for_power(mde * 1.001, one_sided=one_sided, paired=paired) <= n
+    assert seeds_for_power(mde * 0.999, one_sided=one_sided, paired=paired) > n
+
+
+def test_minimum_detectable_effect_textbook_and_bounds():
+    assert minimum_detectable_effect(3) == pytest.approx(2.48, abs=0.005)
+    assert minimum_detectable_effect(64, one_sided=False) == pytest.approx(0.50, abs=0.005)  # Cohen: 64 per arm
+    assert minimum_detectable_effect(3) > minimum_detectable_effect(5) > minimum_detectable_effect(20)
+    with pytest.raises(ValueError, match="power"):
+        minimum_detectable_effect(5, alpha=0.05, power=0.05)
+    with pytest.raises(ValueError, match="n must be"):
+        minimum_detectable_effect(1)
 
 
 @pytest.mark.parametrize("d", [0.0, -0.3, 1e-4])
