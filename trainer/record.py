@@ -17,6 +17,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict
 
+# run.py imports the writer from here: run.py is in RESULT_FILES, so editing its imports would
+# change every run key and retrain every stored run for no change in the numbers.
+from trainer.atomic import write_json_atomic  # noqa: F401 - re-exported for run.py
+
 RECORD_SCHEMA = 2
 _TRAINER_DIR = Path(__file__).resolve().parent
 # The trainer files whose code decides a run's numbers. cli.py, checkpoint.py (resume is

@@ -25,8 +25,7 @@ from trainer.evaluate import autocast, evaluate, validation_windows
 from trainer.ideas import Idea, UntrustedIdea, discover_ideas, idea_sources, ideas_fingerprint, resolve_flags
 from trainer.model import GPT
 from trainer.optim import build_optimizers, lr_multiplier
-from trainer.atomic import write_json_atomic
-from trainer.record import build_record, code_fingerprint, device_info, utc_now
+from trainer.record import build_record, code_fingerprint, device_info, utc_now, write_json_atomic
 
 
 class TrainingDiverged(RuntimeError):
