@@ -17,29 +17,29 @@ pytestmark = pytest.mark.research_phase("paper")
 
 
 @pytest.fixture(scope="module")
-def winner(research):
+def proceeded(research):
     disc = Discovery(research.runner)
-    entry = disc.winner()
+    entry = disc.proceeded()
     if entry is None:
         pytest.skip("no idea passed the gate (d >= 0.5): no paper is written; phase 4 reports the outcome")
     return disc, entry
 
 
 @pytest.fixture(scope="module")
-def paper(research, winner):
+def paper(research, proceeded):
     from research_harness.paper import write_paper
 
-    disc, entry = winner
+    disc, entry = proceeded
     return write_paper(paper_inputs(disc, entry), research.workspace.papers, agent=disc.agent)
 
 
-def test_paper_passes_every_hard_check(paper, winner, record_property):
+def test_paper_passes_every_hard_check(paper, proceeded, record_property):
     record_property("research_report_written", str(paper.markdown_path))
     record_property("research_report_written", str(paper.provenance_path))
     problems = "\n".join(f"- {f}" for f in paper.findings)
     assert paper.passed, f"the paper fails its hard checks (a template or revision bug):\n{problems}"
     level = json.loads(paper.provenance_path.read_text())["evidence_level"]
-    assert level == winner[1].evidence["level"], "the paper's evidence level must be the journal's"
+    assert level == proceeded[1].evidence["level"], "the paper's evidence level must be the journal's"
 
 
 def test_paper_pdf(paper, record_property):

@@ -27,13 +27,13 @@ def test_summary(research, record_property):
     disc = Discovery(research.runner)
     text = conclude.summary(disc)
     record_property("research_note", text)
-    winner = disc.winner()
-    if winner is None:
+    proceeded = disc.proceeded()
+    if proceeded is None:
         entries = disc.journal().entries
         assert "no paper" in text or "has not finished" in text or not entries, text
         assert "CONFIRMED" not in text and "PRELIMINARY" not in text
     else:
-        level = winner.evidence["level"]
+        level = proceeded.evidence["level"]
         assert f"Evidence: {level.upper()}" in text, text
-        assert ("Evidence: CONFIRMED" in text) == (level == "confirmed") == (winner.status == "Validated")
-        assert str(research.workspace.experiment_report(winner.idea, research.settings.label)) in text
+        assert ("Evidence: CONFIRMED" in text) == (level == "confirmed") == (proceeded.status == "Validated")
+        assert str(research.workspace.experiment_report(proceeded.idea, research.settings.label)) in text

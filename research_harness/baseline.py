@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.record import write_text_atomic
+from trainer.atomic import write_atomic
 
 from research_harness.reports import baseline as report
 from research_harness.runner import Arm, Runner
@@ -101,5 +101,5 @@ def write_report(runner: Runner, baseline: Baseline) -> Path | None:
     if not all(math.isfinite(v) for v in baseline.values):
         return None
     path = report_path(runner)
-    write_text_atomic(path, report.render(list(baseline.records.values()), runner.settings))
+    write_atomic(path, report.render(list(baseline.records.values()), runner.settings))
     return path

@@ -53,7 +53,7 @@ def archive(disc: Discovery) -> list[Path]:
     journal = disc.journal()
     if not journal.entries:
         return []
-    final = (disc.winner() or journal.entries[-1]).idea
+    final = (disc.proceeded() or journal.entries[-1]).idea
     moved = []
     for entry in journal.entries:
         report = ws.experiment_report(entry.idea, label)
@@ -86,22 +86,22 @@ def _summary(disc: Discovery) -> str:
     ws, settings = disc.runner.workspace, disc.runner.settings
     journal = disc.journal()
     scale = "" if settings.research_scale else f" (NOT the research scale: {settings.tokens:,} tokens per run)"
-    winner = disc.winner()
-    if winner is not None:
-        ev = winner.evidence
-        confirmed_on_fresh = ev.get("deciding_look") == 2 and len(winner.looks) > 2 and winner.looks[2]
+    proceeded = disc.proceeded()
+    if proceeded is not None:
+        ev = proceeded.evidence
+        confirmed_on_fresh = ev.get("deciding_look") == 2 and len(proceeded.looks) > 2 and proceeded.looks[2]
         # After a confirmation the stated result is the fresh seeds' (the gate's seeds chose the idea).
-        seeds = list(winner.looks[2]) if confirmed_on_fresh else _look_seeds(winner)
-        control, _ = disc.arm_records(winner, "control", seeds)
-        exp, _ = disc.arm_records(winner, "exp", seeds)
+        seeds = list(proceeded.looks[2]) if confirmed_on_fresh else _look_seeds(proceeded)
+        control, _ = disc.arm_records(proceeded, "control", seeds)
+        exp, _ = disc.arm_records(proceeded, "exp", seeds)
         cmp = stats.compare_arms([r["val_loss"] for r in control], [r["val_loss"] for r in exp])
         pdf = ws.papers / "paper.pdf"
         words = level_words(ev.get("level", "not supported"))
         claim = words.summary_reversed if ev.get("reversed") and words.summary_reversed else words.summary
         return "\n".join([
             f"RESEARCH SUMMARY{scale}",
-            f"Question: does {winner.title} (--use_{winner.idea}) lower val_loss at {settings.label} tokens?",
-            f"Hypothesis: {winner.plan.get('hypothesis', '')}",
+            f"Question: does {proceeded.title} (--use_{proceeded.idea}) lower val_loss at {settings.label} tokens?",
+            f"Hypothesis: {proceeded.plan.get('hypothesis', '')}",
             f"Result: mean val_loss {cmp.experimental.mean:.4f} (experimental) vs {cmp.control.mean:.4f} (control), "
             f"N = {len(control)} {'fresh ' if confirmed_on_fresh else ''}seeds per arm; Cohen's d = {cmp.cohens_d:.2f}, "
             f"Hedges' g = {cmp.hedges_g:.2f} "
@@ -111,8 +111,8 @@ def _summary(disc: Discovery) -> str:
                f"p adjusted for looks and ideas = {ev.get('p_family_adjusted', float('nan')):.3g} (exploratory)")
             + "; lower val_loss is better.",
             f"Evidence: {claim}",
-            f"Paper: {pdf if pdf.exists() else ws.papers / (winner.idea + '.md')}",
-            f"Experiment report: {ws.experiment_report(winner.idea, settings.label)}",
+            f"Paper: {pdf if pdf.exists() else ws.papers / (proceeded.idea + '.md')}",
+            f"Experiment report: {ws.experiment_report(proceeded.idea, settings.label)}",
             f"Idea log: {ws.idea_log(settings.label)}",
         ])
     errors = [r["error"] for r in journal.ideation.values() if r.get("error")]

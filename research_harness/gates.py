@@ -51,7 +51,6 @@ from enum import Enum
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from scipy import stats as sps
 
 from research_harness.stats import (
     PairedTest,
@@ -61,7 +60,9 @@ from research_harness.stats import (
     improvement_interval,
     one_sided_lower_bound,
     paired_t,
+    seeds_for_power,
     summarize,
+    t_test_power,
     welch_test,
 )
 from research_harness.workspace import (
@@ -75,16 +76,14 @@ from research_harness.workspace import (
 __all__ = [
     "NOISE_BELOW",
     "PROCEED_AT",
-    "LOSER_AT",
+    "HURT_AT",
     "ALPHA",
     "TARGET_POWER",
     "Decision",
-    "DECISIONS",
     "GateError",
     "decide",
     "decide_batch",
     "format_effect",
-    "assert_within_sigma",
     "assert_valid_variance",
     "peeking_caveat",
     "EvidenceLevel",
@@ -110,7 +109,7 @@ __all__ = [
 
 NOISE_BELOW = 0.2  # Cohen's "small" effect: below it the seed workflow calls it noise
 PROCEED_AT = 0.5  # Cohen's "medium" effect: the seed workflow proceeds to the paper
-LOSER_AT = -0.2  # a small effect in the wrong direction
+HURT_AT = -0.2  # a small effect in the wrong direction (printed d never crosses it; "it hurt" is read from the interval: read_look)
 
 ALPHA = 0.05  # one-sided family-wise error rate of a confirmed claim, per study
 TARGET_POWER = 0.80  # power the confirmation is sized for, at its planned effect
@@ -129,10 +128,6 @@ class Decision(str, Enum):
     NOISE = "noise"
     SUGGESTIVE = "suggestive"
     PROCEED = "proceed"
-
-
-# Code k of :func:`decide_batch` is DECISIONS[k].
-DECISIONS = (Decision.NOISE, Decision.SUGGESTIVE, Decision.PROCEED)
 
 
 def _finite_or_nan_error(d: float, what: str) -> float:
@@ -158,7 +153,7 @@ def decide(d: float) -> Decision:
 
 
 def decide_batch(d: np.ndarray) -> np.ndarray:
-    """:func:`decide` elementwise, as int8 codes (0 noise, 1 suggestive, 2 proceed; see ``DECISIONS``).
+    """:func:`decide` elementwise, as int8 codes (0 noise, 1 suggestive, 2 proceed).
 
     For simulating many studies at once; NaN raises ``ValueError`` as in :func:`decide`.
     """
@@ -171,7 +166,7 @@ def decide_batch(d: np.ndarray) -> np.ndarray:
 
 def _sides(x: float) -> tuple[bool, bool, bool]:
     """Which side of each gate threshold x is on, with the comparisons the gates use."""
-    return (x >= NOISE_BELOW, x >= PROCEED_AT, x <= LOSER_AT)
+    return (x >= NOISE_BELOW, x >= PROCEED_AT, x <= HURT_AT)
 
 
 def format_effect(d: float) -> str:
@@ -192,35 +187,6 @@ def format_effect(d: float) -> str:
         if _sides(float(text)) == _sides(d):
             return text
     return repr(d)
-
-
-def assert_within_sigma(
-    value: float, baseline_values: Iterable[float], k: float = 1.0, what: str = "val_loss"
-) -> float:
-    """Assert that ``value`` lies within ``k`` sample sigmas of the baseline mean.
-
-    Returns the absolute distance in baseline sigmas. Note that a fresh run of unchanged
-    code passes a 1-sigma check against 5 seeds only about 59% of the time
-    (:func:`research_harness.stats.prob_within_k_sigma`), and one of the 5 baseline runs
-    itself about 67% (:func:`research_harness.stats.prob_within_k_sigma_in_sample`), so
-    report the distance, not just the verdict.
-    """
-    base = summarize(baseline_values)
-    if base.n < 2:
-        raise GateError(f"{what}: need at least 2 baseline runs to define sigma, got {base.n}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise GateError(f"{what} = {value!r} is not finite; the run diverged or was not recorded")
-    gap = abs(value - base.mean)
-    distance = gap / base.std if base.std > 0 else (0.0 if gap == 0 else math.inf)
-    if distance > k:
-        raise GateError(
-            f"{what} {value:.6g} is {distance:.3f} sigma from the baseline mean {base.mean:.6g} "
-            f"(std {base.std:.4g}, n={base.n}); allowed k={k:g} sigma. "
-            "Fix: check that the idea flag is really off and that seed, config, data and "
-            "code match the baseline runs; the flag-off path must equal the baseline path."
-        )
-    return distance
 
 
 def assert_valid_variance(values: Iterable[float], n: int = 5, what: str = "val_loss") -> Summary:
@@ -594,16 +560,10 @@ def verdict_words(decision: Decision | str, level: EvidenceLevel | str, reversed
 # ---------------------------------------------------------------------------
 
 
-def confirmation_power(planned_dz, n) -> np.ndarray:
-    """Power of the one-sided paired t at ALPHA with ``n`` pairs at true d_z ``planned_dz``.
-
-    Noncentral t: df = n - 1, ncp = d_z sqrt(n). Infinite d_z has power 1, NaN none.
-    """
-    dz = np.asarray(planned_dz, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        power = sps.nct.sf(sps.t.ppf(1 - ALPHA, n - 1), n - 1, np.where(np.isinf(dz), 0.0, dz) * np.sqrt(n))
-    return np.where(np.isinf(dz), np.where(dz > 0, 1.0, 0.0), np.nan_to_num(power, nan=0.0))
+def confirmation_power(planned_dz: float, n: int) -> float:
+    """Power of the confirmation's test, the one-sided paired t at ALPHA with ``n`` pairs,
+    at true d_z ``planned_dz`` (:func:`research_harness.stats.t_test_power`, paired)."""
+    return t_test_power(planned_dz, n, ALPHA, paired=True)
 
 
 def planned_dz(planned_sigmas: float) -> float:
@@ -631,15 +591,13 @@ def confirmation_size(planned_sigmas: float | None, max_seeds: int = MAX_CONFIRM
         return max_seeds, (f"no positive planned effect ({planned_sigmas}), so the most seeds allowed, {max_seeds}, "
                            "per arm")
     dz = planned_dz(planned_sigmas)
-    grid = np.arange(MIN_CONFIRM_SEEDS, max_seeds + 1)
-    power = confirmation_power(dz, grid)
-    enough = np.flatnonzero(power >= TARGET_POWER)
-    n = int(grid[enough[0]]) if enough.size else max_seeds
-    at = float(confirmation_power(dz, n))
+    smallest = seeds_for_power(dz, ALPHA, TARGET_POWER, max_n=max_seeds, paired=True)
+    n = max_seeds if smallest is None else max(smallest, MIN_CONFIRM_SEEDS)
     why = (f"planned effect {planned_sigmas:.3g} baseline sigma (d_z {dz:.3g} for independent arms): "
-           f"{n} seeds per arm give {at:.0%} power for the one-sided paired t at alpha {ALPHA:g}")
-    if not enough.size:
+           f"{n} seeds per arm give {confirmation_power(dz, n):.0%} power for the one-sided paired t at alpha "
+           f"{ALPHA:g}")
+    if smallest is None:
         why += f" (short of {TARGET_POWER:.0%}: capped at the most seeds allowed, {max_seeds})"
-    elif n == MIN_CONFIRM_SEEDS and confirmation_power(dz, n - 1) >= TARGET_POWER:
+    elif smallest < MIN_CONFIRM_SEEDS:
         why += f" (the minimum of {MIN_CONFIRM_SEEDS})"
     return n, why

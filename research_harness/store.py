@@ -11,7 +11,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from trainer.record import record_problem, write_json_atomic
+from trainer.atomic import write_json_atomic
+from trainer.record import record_problem
 
 
 class StoreError(RuntimeError):

@@ -194,19 +194,19 @@ def assert_engine_agrees(disc: Discovery) -> None:
 
     step = replay(disc)
     journal = disc.journal()
-    winner = disc.winner()
-    assert step.paper_idea[0] == (winner.slot - 1 if winner else -1)
+    proceeded = disc.proceeded()
+    assert step.paper_idea[0] == (proceeded.slot - 1 if proceeded else -1)
     for entry in journal.entries:
         if entry.status in ("Failed", "Inconclusive"):
             assert step.tried[0, entry.slot - 1] and step.paper_idea[0] != entry.slot - 1
         assert step.second_look[0, entry.slot - 1] == (len(entry.decisions) > 1 and entry.decisions[1]["look"] == 1)
-    if winner is None:
+    if proceeded is None:
         return
-    done = any(d["look"] == 2 for d in winner.decisions)
+    done = any(d["look"] == 2 for d in proceeded.decisions)
     assert (step.state[0] == 1) == (done or not disc.design()["confirm"])  # waiting for its fresh seeds otherwise
-    assert step.confirmed[0] == (winner.status == "Validated")
-    assert step.not_confirmed[0] == (winner.status == "Not confirmed")
-    assert step.reversed[0] == bool(winner.evidence.get("reversed"))
+    assert step.confirmed[0] == (proceeded.status == "Validated")
+    assert step.not_confirmed[0] == (proceeded.status == "Not confirmed")
+    assert step.reversed[0] == bool(proceeded.evidence.get("reversed"))
 
 
 def confirm_with(disc: Discovery, slot: int, fresh: dict, base42: dict) -> dict:
@@ -282,7 +282,7 @@ def test_the_confirmation_is_fixed_and_journaled_before_it_runs_and_ignores_the_
     decision = confirm_with(disc, 1, lost, base42)
     entry = disc.journal().entry_for_slot(1)
     assert decision["seeds"] == seeds and entry.status == "Not confirmed" and entry.evidence["level"] == "not confirmed"
-    assert not entry.evidence["reversed"] and disc.winner().idea == "mu_idea"  # the study still ends here
+    assert not entry.evidence["reversed"] and disc.proceeded().idea == "mu_idea"  # the study still ends here
     assert "| Validated |" not in runner.workspace.idea_log("3k").read_text()
     assert_engine_agrees(disc)
 
@@ -387,7 +387,7 @@ def test_three_failures_end_the_loop_with_an_honest_summary(study):
     with pytest.raises(SlotSkipped, match="at most 3 ideas"):
         disc.check_slot(4)
     assert_engine_agrees(disc)
-    assert disc.winner() is None
+    assert disc.proceeded() is None
     text = conclude.summary(disc)
     assert "No idea passed the gate, so no paper was written: of 3 idea(s) tried, 3 failed." in text
     assert "Lessons:" in text

@@ -4,10 +4,11 @@ so a killed run resumes to the same result as an uninterrupted one."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
+
+from trainer.atomic import write_atomic
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -45,9 +46,7 @@ def save(out: Path, model, optimizers, state: dict, identity: dict) -> None:
         "state": state,
         "rng": {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
     }
-    tmp = out / f".{CHECKPOINT_NAME}.{os.getpid()}.tmp"
-    torch.save(payload, tmp)
-    os.replace(tmp, out / CHECKPOINT_NAME)
+    write_atomic(out / CHECKPOINT_NAME, lambda fh: torch.save(payload, fh))
 
 
 def load(out: Path, model, optimizers, expect: dict) -> dict:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock
 
+from trainer.atomic import write_atomic, write_json_atomic
 from trainer.corpus import CorpusError, Document, default_documents, documents_fingerprint, file_documents, hf_documents, split_documents
 
 CACHE_FORMAT = 1
@@ -75,12 +76,6 @@ def _encode(tok, docs: list[Document]) -> np.ndarray:
         out.extend(enc.ids)
         out.append(eot)  # documents are separated, never glued mid-sentence
     return np.asarray(out, dtype=np.uint16 if tok.get_vocab_size() <= 65535 else np.int32)
-
-
-def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _load_cached(path: Path, key: str) -> TokenizedData | None:
@@ -157,9 +152,9 @@ def _build(docs, source, corpus_fp, key, path, vocab_size, val_fraction, *, defa
     if default_corpus and len(val) < MIN_VAL_TOKENS:
         raise DataError(f"validation split holds {len(val)} tokens, fewer than {MIN_VAL_TOKENS}; raise val_fraction")
     path.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path / "tokenizer.json", lambda p: tok.save(str(p)))
-    _write_atomic(path / "train.npy", lambda p: np.save(open(p, "wb"), train))
-    _write_atomic(path / "val.npy", lambda p: np.save(open(p, "wb"), val))
+    write_atomic(path / "tokenizer.json", tok.to_str(pretty=True))
+    write_atomic(path / "train.npy", lambda fh: np.save(fh, train))
+    write_atomic(path / "val.npy", lambda fh: np.save(fh, val))
     meta = {
         "key": key, "format": CACHE_FORMAT, "source": source, "corpus_fingerprint": corpus_fp,
         "tokenizer": _tokenizer_settings(vocab_size), "vocab_size": tok.get_vocab_size(), "val_fraction": val_fraction,
@@ -169,7 +164,7 @@ def _build(docs, source, corpus_fp, key, path, vocab_size, val_fraction, *, defa
         "build_seconds": round(time.perf_counter() - t0, 2),
     }
     # meta.json last: its presence marks a complete cache.
-    _write_atomic(path / "meta.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+    write_json_atomic(path / "meta.json", meta)
     data = TokenizedData(train, val, meta["vocab_size"], key, path, meta)
     log(f"[data] built in {meta['build_seconds']} s: {data.describe()}")
     return data

@@ -8,16 +8,18 @@ import dataclasses
 import functools
 import hashlib
 import io
-import json
 import math
 import os
 import platform
 import subprocess
-import tempfile
 import tokenize
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypedDict
+
+# run.py imports the writer from here: run.py is in RESULT_FILES, so editing its imports would
+# change every run key and retrain every stored run for no change in the numbers.
+from trainer.atomic import write_json_atomic  # noqa: F401 - re-exported for run.py
 
 RECORD_SCHEMA = 2
 _TRAINER_DIR = Path(__file__).resolve().parent
@@ -256,25 +258,3 @@ def device_info(device) -> dict:
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write-then-rename, so a crash never leaves half a file behind. Each call gets its own
-    temporary file (mkstemp), so two processes or threads never write the same one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomic(path: str | Path, obj) -> Path:
-    return write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=False, allow_nan=True))

@@ -43,12 +43,9 @@ Refining (`refine`): a plan built from the idea's metadata and its probe.
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 from pathlib import Path
-
-from scipy import optimize
 
 import trainer.ideas
 from research_harness import stats
@@ -128,11 +125,10 @@ def propose(ideas: dict[str, Idea], journal: list[dict], n: int, seed: int, slot
 
 # -- reviewing ---------------------------------------------------------------------------
 
-@functools.cache
-def mde_sigmas(n: int, alpha: float = ALPHA, power: float = POWER) -> float:
-    """Minimum detectable effect, in baseline sigmas, of a one-sided two-sample t-test
-    with n seeds per arm (exact noncentral t through stats.t_test_power)."""
-    return float(optimize.brentq(lambda d: stats.t_test_power(d, n, alpha) - power, 1e-6, 100.0, xtol=1e-10))
+def mde_sigmas(n: int) -> float:
+    """Minimum detectable effect, in baseline sigmas, of a one-sided two-sample t-test at
+    ALPHA and POWER with n seeds per arm (:func:`research_harness.stats.minimum_detectable_effect`)."""
+    return stats.minimum_detectable_effect(n, ALPHA, POWER)
 
 
 def expected_effect(idea: Idea, probe, baseline: dict | None) -> dict:

@@ -4,7 +4,7 @@ A transcript's name is the hash of what decides the reply: {task, model, message
 (not the endpoint, the key or the time). Before asking the model, a backend looks the
 hash up and replays the stored reply, so a killed study resumes without asking again
 and the same transcripts give the same study; the paper cites the hashes it used.
-Files are written atomically (trainer.record.write_text_atomic): a transcript is whole or absent."""
+Files are written atomically (trainer.atomic.write_atomic): a transcript is whole or absent."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from trainer.record import utc_now, write_text_atomic
+from trainer.atomic import write_atomic
+from trainer.record import utc_now
 
 __all__ = ["TranscriptStore", "TranscriptError", "transcript_hash", "SCHEMA", "HASH_CHARS"]
 
@@ -81,7 +82,7 @@ class TranscriptStore:
             "usage": usage or {}, "latency_s": latency_s,
             "created": utc_now(),
         }
-        write_text_atomic(self.path(hash_), json.dumps(record, indent=2, ensure_ascii=False))
+        write_atomic(self.path(hash_), json.dumps(record, indent=2, ensure_ascii=False))
         return record
 
     def all(self) -> list[dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats as sps
 
-from trainer.record import write_json_atomic, write_text_atomic
+from trainer.atomic import write_atomic, write_json_atomic
 
 from research_harness import calibration, engine, gates
 from research_harness.runner import Arm, Runner
@@ -126,5 +126,5 @@ def write_report(runner: Runner, results: list[dict]) -> Path:
               f"The simulation draws {sim['n_studies']:,} studies with uncorrelated arms; the measured rate includes "
               "whatever correlation the shared data order gives on this hardware. With few repetitions the interval "
               "is wide: raise --research-calibration-studies to narrow it.", ""]
-    return write_text_atomic(runner.workspace.research_docs / f"calibration_{runner.settings.label}.md",
+    return write_atomic(runner.workspace.research_docs / f"calibration_{runner.settings.label}.md",
                              "\n".join(lines) + "\n")

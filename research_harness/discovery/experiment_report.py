@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from trainer.record import write_text_atomic
+from trainer.atomic import write_atomic
 
 from research_harness import baseline as phase1
 from research_harness import calibration, gates, stats
@@ -47,7 +47,7 @@ def write_experiment_report(disc, entry) -> Path:
     data = ExperimentData(entry=entry, settings=runner.settings, module=ws.shown_path(module) if module else None,
                           control=control, experimental=exp, failed=failed, baseline=list(base.records.values()),
                           test=test, comparison=comparison, null_rates=rates, figure=figure)
-    return write_text_atomic(ws.experiment_report(entry.idea, runner.settings.label), render(data))
+    return write_atomic(ws.experiment_report(entry.idea, runner.settings.label), render(data))
 
 
 def _figure(ws, idea: str, control: list[dict], exp: list[dict], baseline: list[dict]) -> str | None:

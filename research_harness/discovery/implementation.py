@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from trainer.ideas import Idea, UntrustedIdea, UntrustedIdeaError, read_untrusted_idea
-from trainer.record import write_text_atomic
+from trainer.atomic import write_atomic
 
 from research_harness.agent.protocol import AgentError
 from research_harness.discovery.journal import Entry, Journal
@@ -84,7 +84,7 @@ class ImplementationSteps:
             return "the code guard refused the module: " + "; ".join(problems), None, None
         if idea_name(source) != entry.idea:
             return f"the module's IDEA is named {idea_name(source)!r} but the idea is {entry.idea!r}", None, None
-        staged = write_text_atomic(self.runner.workspace.root / ".sandbox" / "staged" / f"{entry.idea}.py", source)
+        staged = write_atomic(self.runner.workspace.root / ".sandbox" / "staged" / f"{entry.idea}.py", source)
         try:
             read_untrusted_idea(staged)
         except UntrustedIdeaError as exc:
@@ -93,7 +93,7 @@ class ImplementationSteps:
         smoke = jobs.smoke_test(staged, self.runner.workspace.root, data=self.runner.data(4096), mode=mode)
         if not smoke.ok:
             return f"the sandboxed smoke test failed: {smoke.error}", None, None
-        published = write_text_atomic(self.generated_dir / f"{entry.idea}.py", source)
+        published = write_atomic(self.generated_dir / f"{entry.idea}.py", source)
         staged.unlink(missing_ok=True)
         base = self.runner.plan(Arm("baseline"))
         try:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
-from trainer.record import write_text_atomic
+from trainer.atomic import write_atomic
 
 from research_harness.secrets import redact
 
@@ -94,7 +94,7 @@ class Journal:
         # the journal (an agent's error, a model's reply) can store a secret value.
         text = json.dumps({"entries": [asdict(e) for e in self.entries], "ideation": self.ideation,
                            "design": self.design}, indent=2, allow_nan=True)
-        write_text_atomic(self.path, redact(text))
+        write_atomic(self.path, redact(text))
 
     def entry_for_slot(self, slot: int) -> Entry | None:
         return next((e for e in self.entries if e.slot == slot), None)
@@ -198,4 +198,4 @@ def render_idea_log(journal: Journal) -> str:
 
 
 def write_idea_log(journal: Journal, path: Path) -> Path:
-    return write_text_atomic(path, render_idea_log(journal))
+    return write_atomic(path, render_idea_log(journal))

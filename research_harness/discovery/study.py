@@ -543,7 +543,7 @@ class Discovery(ImplementationSteps):
             return None
         return write_experiment_report(self, entry)
 
-    def winner(self) -> Entry | None:
+    def proceeded(self) -> Entry | None:
         """The idea that passed the gate (confirmed or preliminary), if any: it gets the paper."""
         return next((e for e in self.journal().entries if e.status in PROCEEDED), None)
 

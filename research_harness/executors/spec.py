@@ -11,7 +11,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from trainer.record import write_json_atomic, write_text_atomic
+from trainer.atomic import write_atomic, write_json_atomic
 
 PID_FILE = "ray_worker.json"  # written into the run's checkpoint folder while a worker trains it
 
@@ -89,7 +89,7 @@ def _idea_dirs_here(spec: dict) -> tuple[list[str], list[str]]:
     for idea in spec["user_ideas"]:
         target = folder / ("generated" if idea.get("untrusted") else "") / Path(idea["path"]).name
         if not target.exists():
-            write_text_atomic(target, idea["source"])
+            write_atomic(target, idea["source"])
     return [str(folder)], [str(folder / "generated")]
 
 

@@ -11,7 +11,7 @@ import json
 import re
 from pathlib import Path
 
-from trainer.record import write_text_atomic
+from trainer.atomic import write_atomic
 
 from research_harness.paper.analysis import Analysis, analyze
 from research_harness.paper.checks import Finding, check_content, trace
@@ -95,14 +95,14 @@ def write_paper(inputs: PaperInputs, papers_dir: Path, *, agent=None, compile_pd
     doc.section("Appendix A. Review and revision").blocks = [Block("list", items=[f"⟦review.{i}⟧"
                                                                                   for i in range(len(changelog))])]
     findings = check(doc, numbers, a)
-    md_path = write_text_atomic(papers_dir / f"{inputs.topic}.md", render(doc, numbers, "md"))
-    tex_path = write_text_atomic(papers_dir / "paper.tex", render(doc, numbers, "tex"))
+    md_path = write_atomic(papers_dir / f"{inputs.topic}.md", render(doc, numbers, "md"))
+    tex_path = write_atomic(papers_dir / "paper.tex", render(doc, numbers, "tex"))
     provenance = {"paper": md_path.name, "topic": inputs.topic, "idea": inputs.idea["name"],
                   "evidence_level": a.evidence.level.value, "agent": inputs.agent, "numbers": numbers.to_list(),
                   "runs": {arm: [r["run_key"] for r in rs] for arm, rs in
                            (("baseline", a.baseline), ("control", a.control), ("experimental", a.experimental))},
                   "review": {"changelog": changelog, "findings": [str(f) for f in findings]}}
-    prov_path = write_text_atomic(papers_dir / f"{inputs.topic}.provenance.json",
+    prov_path = write_atomic(papers_dir / f"{inputs.topic}.provenance.json",
                                   json.dumps(provenance, indent=2, default=str) + "\n")
     pdf_path = pdf_error = pages = None
     if compile_pdf:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from research_harness import stats
 from research_harness.paper.analysis import Analysis
+from trainer.atomic import write_atomic
 
-__all__ = ["make_figures", "FIGURE_KEYS"]
+__all__ = ["make_figures"]
 
-FIGURE_KEYS = ("curves", "final")
 _CTRL, _EXP, _BASE = "#1f77b4", "#d62728", "#7f7f7f"
 
 
@@ -35,11 +35,8 @@ def _plt():
 def _save(fig, stem: Path) -> list[Path]:
     out = []
     for ext in ("png", "pdf"):
-        path = stem.with_suffix("." + ext)
-        tmp = path.with_name(path.stem + ".tmp." + ext)
-        fig.savefig(tmp, dpi=150 if ext == "png" else None, metadata={"CreationDate": None} if ext == "pdf" else None)
-        tmp.replace(path)
-        out.append(path)
+        options = {"dpi": 150} if ext == "png" else {"metadata": {"CreationDate": None}}
+        out.append(write_atomic(stem.with_suffix("." + ext), lambda fh: fig.savefig(fh, format=ext, **options)))
     return out
 
 

@@ -23,6 +23,8 @@ import time
 import traceback
 from pathlib import Path
 
+from trainer.atomic import write_atomic
+
 RESULT = "result.json"
 
 
@@ -133,10 +135,7 @@ def main() -> int:
         traceback.print_exc()
         result = {"status": "error", "error": f"the sandbox could not start: {type(exc).__name__}: {exc}"}
     text = json.dumps(result, allow_nan=True)
-    path = Path(spec["paths"]["out"]) / RESULT
-    tmp = path.with_name(f".{RESULT}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(Path(spec["paths"]["out"]) / RESULT, text)
     return 0 if result.get("status") in ("ok", "finished") else 1
 
 

@@ -82,6 +82,8 @@ from typing import Any, Callable
 
 import torch
 
+from trainer.atomic import write_atomic
+
 __all__ = ["ALLOWED_OPERATORS", "CPU_ATOL", "CUDA_BF16_ATOL", "FileRefused", "GraphRefused", "Refused",
            "causality_problem", "export_for_eval", "load_export", "read_limited", "write_export"]
 
@@ -222,10 +224,7 @@ def write_export(folder: str | Path, stem: str, graph_bytes: bytes, weights: dic
     if not _STEM.match(stem):
         raise ValueError(f"stem {stem!r} must be a plain file name")
     for suffix, data in ((GRAPH_SUFFIX, graph_bytes), (WEIGHTS_SUFFIX, save(weights))):
-        final = Path(folder) / f"{stem}{suffix}"
-        tmp = final.with_name(f".{final.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, final)
+        write_atomic(Path(folder) / f"{stem}{suffix}", data)
 
 
 # -- parent side: reading files -------------------------------------------------------------
