@@ -31,6 +31,7 @@ experiments/ folder)."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -215,8 +216,8 @@ def pytest_phase(ws: Path, log_name: str, args: list[str], common: list[str], en
     proc = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     (ws / f"{log_name}.log").write_text(proc.stdout + proc.stderr)
-    print(f"[ideas/h] {log_name}: exit {proc.returncode} in {wall:.1f} s ({proc.stdout.strip().splitlines()[-1:]})",
-          flush=True)
+    last = (proc.stdout.strip().splitlines() or [""])[-1].strip("= ")
+    print(f"[ideas/h] {log_name}: exit {proc.returncode} in {wall:.1f} s ({last})", flush=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
         raise SystemExit(f"{' '.join(cmd)} failed in {ws} (exit {proc.returncode}):\n{tail}")
@@ -324,7 +325,8 @@ def print_figures(out: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="tiny", help="trainer preset: tiny (CPU tests), cpu-small, gpu-88m (default tiny)")
+    p.add_argument("--preset", default="tiny",
+                   help="trainer preset: tiny (CPU tests), cpu-small, gpu-88m (default tiny)")
     p.add_argument("--tokens", type=int, default=None,
                    help="training tokens per run (default 3000 at tiny, else 1000000, the research scale)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
@@ -350,9 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no sandbox can start here: {problem} (--sandbox none runs the model's idea unsandboxed)",
                   file=sys.stderr)
             return 2
-    try:
-        import openai  # noqa: F401 - the model-written study's transport, in the pytest process
-    except ImportError:
+    if importlib.util.find_spec("openai") is None:  # the model-written study's transport, in its pytest process
         print("the model-written study needs the [agent] extra: pip install 'research_harness[agent]'", file=sys.stderr)
         return 2
     out = measure(args)
