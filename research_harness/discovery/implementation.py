@@ -14,6 +14,7 @@ to the baseline's. Where no sandbox can start, model code is refused before it r
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from trainer.ideas import Idea, UntrustedIdea, UntrustedIdeaError, read_untrusted_idea
@@ -53,8 +54,10 @@ class ImplementationSteps:
             bwrap.require(self.settings.sandbox)  # fail closed, before the model is even asked
             attempts = list(entry.implementation.get("attempts", []))
             while len(attempts) < IMPLEMENT_ATTEMPTS:
-                problem, path, configured = self._write_and_check(entry, journal, slot, error)
-                attempts.append({"error": problem, "module": self.runner.workspace.shown_path(path) if path else None})
+                seconds: dict = {}  # the sandbox jobs' wall times (chrome: benchmarks/ideas_per_hour.py reads them)
+                problem, path, configured = self._write_and_check(entry, journal, slot, error, seconds)
+                attempts.append({"error": problem, "module": self.runner.workspace.shown_path(path) if path else None,
+                                 **seconds})
                 if not problem:
                     self._reload_ideas()
                     return self._set_implementation(slot, {"ok": True, "generated": True, "module": self.runner.workspace.shown_path(path),
@@ -68,10 +71,11 @@ class ImplementationSteps:
     def _generated(self, idea: Idea) -> bool:
         return isinstance(idea, UntrustedIdea)
 
-    def _write_and_check(self, entry: Entry, journal: Journal, slot: int, error: str | None):
+    def _write_and_check(self, entry: Entry, journal: Journal, slot: int, error: str | None, seconds: dict):
         """(problem, published path, validated config changes): "" and the module's path in
         generated/ when it passed. The module is staged and smoke-tested outside generated/
-        first, so a module that fails never becomes an idea of the registry."""
+        first, so a module that fails never becomes an idea of the registry. The wall times of
+        the sandbox jobs that ran go into `seconds` (smoke_s, configure_s)."""
         from research_harness.sandbox import jobs  # noqa: PLC0415
         from research_harness.sandbox.guard import check_module, idea_name  # noqa: PLC0415
 
@@ -90,12 +94,15 @@ class ImplementationSteps:
         except UntrustedIdeaError as exc:
             return f"the module's IDEA metadata cannot be read without running it: {exc}", None, None
         mode = self.settings.sandbox
+        t0 = time.perf_counter()
         smoke = jobs.smoke_test(staged, self.runner.workspace.root, data=self.runner.data(4096), mode=mode)
+        seconds["smoke_s"] = round(time.perf_counter() - t0, 3)
         if not smoke.ok:
             return f"the sandboxed smoke test failed: {smoke.error}", None, None
         published = write_atomic(self.generated_dir / f"{entry.idea}.py", source)
         staged.unlink(missing_ok=True)
         base = self.runner.plan(Arm("baseline"))
+        t0 = time.perf_counter()
         try:
             configured = jobs.configure({published.name: published}, [entry.idea], preset=base.preset,
                                         tokens=self.settings.tokens, workspace=self.runner.workspace.root,
@@ -103,6 +110,8 @@ class ImplementationSteps:
         except jobs.SandboxRunFailed as exc:
             published.unlink(missing_ok=True)
             return f"configure() failed in the sandbox at the study's preset: {exc}", None, None
+        finally:
+            seconds["configure_s"] = round(time.perf_counter() - t0, 3)
         self.runner.configured.update(configured)
         return "", published, configured[entry.idea]
 

@@ -43,7 +43,8 @@ RUN_TIMEOUT_S = float(os.environ.get("RESEARCH_SANDBOX_TIMEOUT", 6 * 3600))
 FROZEN = {"model": ("vocab_size", "seq_len"),
           "train": ("train_tokens", "eval_tokens", "eval_count", "compile", "dtype")}
 REPORTED_BY_SANDBOX = ("train_loss", "train_loss_history", "tokens_per_s", "steps", "tokens_trained",
-                       "wall_time.setup_s", "wall_time.compile_s", "wall_time.train_s", "history[].train_loss")
+                       "wall_time.setup_s", "wall_time.compile_s", "wall_time.train_s", "history[].train_loss",
+                       "sandbox.child_s", "sandbox.export_s")
 
 
 class SandboxRunFailed(RuntimeError):
@@ -297,6 +298,7 @@ def _record_from(plan, seed: int, result: dict, folder: Path, outcome, mode: str
         raise SandboxRunFailed("the sandbox trained another configuration than the one planned (its configure() "
                                "must do the same every time it runs)")
     reported = _reported(result.get("record"), plan)
+    reported["child_s"] = round(float(_number(result.get("seconds", 0.0), "child time")), 3)
     cfg = plan.train_cfg
     windows = validation_windows(plan.data.val, plan.model_cfg.seq_len, cfg.eval_tokens, plan.device)
     history, eval_s, params = [], 0.0, None
@@ -335,7 +337,12 @@ def _record_from(plan, seed: int, result: dict, folder: Path, outcome, mode: str
                           status="failed" if diverged else "finished", failure=failure,
                           params=params or reported.get("params") or {}, compiled=bool(reported.get("compiled")),
                           eval_tokens=int(windows[:, 1:].numel()), idea_sources=idea_sources(plan.ideas))
+    # Where the sandboxed run's time went (chrome: no run key depends on it). `seconds` is the
+    # child's whole life as this process saw it, bubblewrap's start included; `child_s` the
+    # child's own clock from its first line (imports onward) and `export_s` its exports, both
+    # as the sandbox reports them; `evaluation_s` this process's loading, probing and scoring.
     record["sandbox"] = {"mode": mode, "seconds": round(outcome.seconds, 3), "evaluation_s": round(eval_s, 3),
+                         "child_s": reported["child_s"], "export_s": round(wall["eval_s"], 3),
                          "reported_by_sandbox": list(REPORTED_BY_SANDBOX)}
     if diverged:
         raise TrainingDiverged(failure["reason"], record)
@@ -375,7 +382,8 @@ def _reported(record, plan) -> dict:
     wall = record.get("wall_time")
     if not isinstance(wall, dict):
         raise SandboxRunFailed("the sandbox reported no wall times")
-    out["wall_time"] = {k: float(_number(wall.get(k, 0.0), f"wall time {k}")) for k in ("setup_s", "compile_s", "train_s")}
+    out["wall_time"] = {k: float(_number(wall.get(k, 0.0), f"wall time {k}"))
+                        for k in ("setup_s", "compile_s", "train_s", "eval_s")}  # eval_s: the child's exports
     history = record.get("history")
     if not isinstance(history, list) or len(history) > plan.train_cfg.eval_count:
         raise SandboxRunFailed("the sandbox reported a malformed evaluation history")
