@@ -4,7 +4,7 @@ idea it picked is then confirmed on fresh seeds, at true effects of 0, 0.2, 0.5,
 baseline sigmas.
 
     python benchmarks/gate_calibration.py                       # both modes, 200,000 studies per row
-    python benchmarks/gate_calibration.py --no-confirm --rho 0  # the seed's budget only, independent arms
+    python benchmarks/gate_calibration.py --no-confirm --rho 0  # the workflow's budget only, independent arms
     python benchmarks/gate_calibration.py --json                # one JSON object: the default mode's
                                                                 # figures per effect, the old mode under no_confirm
 
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default 200000)")
     parser.add_argument("--rho", type=_rho, default=0.5, help="between-arm correlation from shared seeds, in [0, 1) "
                         "(default 0.5)")
-    parser.add_argument("--no-confirm", action="store_true", help="the seed's budget only, no confirmation "
+    parser.add_argument("--no-confirm", action="store_true", help="the workflow's budget only, no confirmation "
                         "(default: both modes)")
     parser.add_argument("--max-confirm-seeds", type=_max_confirm_seeds, default=MAX_CONFIRM_SEEDS,
                         help=f"most fresh seeds per arm a confirmation may use, in [{MIN_CONFIRM_SEEDS}, "
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
           "proceeds.\n")
     titles = {True: (f"default: confirmation on {first['n_confirm']} fresh seeds per arm (sized for a planned "
                      f"{args.planned_sigmas:.3g} sigma, {design['planned_from']}); one-sided paired t at alpha 0.05"),
-              False: "--research-no-confirm: the seed's budget (3, then 5 seeds); nothing is confirmed"}
+              False: "--research-no-confirm: the workflow's budget (3, then 5 seeds); nothing is confirmed"}
     for mode in modes:
         print("\n".join(_table(titles[mode], results[mode])))
     print(f"took {took:.1f} s")

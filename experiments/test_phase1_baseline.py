@@ -2,7 +2,7 @@
 
 Five seeds of the unmodified baseline at the research scale, one test per seed, run
 sequentially; then the statistics and docs/research/baseline_variance_1M.md in the
-seed's table format. A valid existing report is reused ("skip to Phase 2"), and a
+workflow's table format. A valid existing report is reused ("skip to Phase 2"), and a
 stored run is never trained again, so a killed session resumes at the next seed.
 Finally the baseline checkpoints are removed (`rm -rf checkpoints/baseline_1M_seed*`)."""
 

@@ -1,4 +1,4 @@
-"""Phase 3: the paper, only when an idea passed the seed's gate.
+"""Phase 3: the paper, only when an idea passed the workflow's gate.
 
 Rendered from the stored runs through a numbers table with provenance (no number is
 typed), worded by the evidence level (confirmed, or preliminary: passed the gate, not

@@ -41,7 +41,7 @@ def report_path(runner: Runner) -> Path:
 def reusable_report(runner: Runner) -> tuple[report.BaselineReport | None, str]:
     """(report, "") when the existing report may be reused; (None, why not) otherwise.
 
-    Reuse needs valid 5-seed data, as the seed says, and more: its run keys must be the
+    Reuse needs valid 5-seed data, as the workflow says, and more: its run keys must be the
     keys this study would give the same seeds now. A key hashes the code and data
     fingerprints, the configuration, the budget and the device, so a report made by other
     code or other data is never reused."""

@@ -26,7 +26,7 @@ The model of a study, in baseline sigmas (sigma = 1):
   fixed beforehand by :func:`~research_harness.gates.confirmation_size` from a planned
   effect (``PRIOR_SIGMAS``, the catalogue's default prior, unless given): confirmed when
   the one-sided paired t on them has p < ALPHA. ``confirm=False`` (--research-no-confirm)
-  keeps the seed's budget: nothing is ever confirmed, the best level is preliminary.
+  keeps the workflow's budget: nothing is ever confirmed, the best level is preliminary.
 
 The shared baseline correlates the ideas of a study: with no effect and independent
 arms one idea reaches a paper 31.9% of the time, as in ANCHORS, but a 3-idea study does

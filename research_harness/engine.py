@@ -3,7 +3,7 @@
 A study is up to ``MAX_IDEAS`` ideas, each observed on the seeds ``STUDY_SEEDS`` (the
 gate's five, then the confirmation's fresh ones): ``control[s, k, i]`` and
 ``experimental[s, k, i]`` are val_loss of study s, idea k, seed i, NaN where that run has
-not happened (yet). :func:`advance` walks every study through the seed's flow as far as
+not happened (yet). :func:`advance` walks every study through the workflow's flow as far as
 its observations allow:
 
     idea k at 3 seeds: noise -> idea k + 1; proceed -> (confirmation); suggestive ->

@@ -7,10 +7,10 @@ a test failure) with the numbers that decided it and a hint for the fix.
 
 Two questions, answered apart
 -----------------------------
-**The decision** (:func:`decide`) is the seed workflow's gate on Cohen's d and decides
+**The decision** (:func:`decide`) is the workflow's gate on Cohen's d and decides
 what runs next: d < 0.2 noise (the idea fails), 0.2 <= d < 0.5 suggestive (run seeds 512
 and 1024 on both arms and decide again), d >= 0.5 proceed to a paper. It is kept exactly
-as the seed defines it. It is not a test: with no true effect an idea passes it about
+as the workflow defines it. It is not a test: with no true effect an idea passes it about
 a third of the time (:mod:`research_harness.calibration` measures it).
 
 **The evidence level** (:func:`assess`, :func:`evidence_level`) decides what may be
@@ -107,8 +107,8 @@ __all__ = [
     "planned_dz",
 ]
 
-NOISE_BELOW = 0.2  # Cohen's "small" effect: below it the seed workflow calls it noise
-PROCEED_AT = 0.5  # Cohen's "medium" effect: the seed workflow proceeds to the paper
+NOISE_BELOW = 0.2  # Cohen's "small" effect: below it the workflow calls it noise
+PROCEED_AT = 0.5  # Cohen's "medium" effect: the workflow proceeds to the paper
 HURT_AT = -0.2  # a small effect in the wrong direction (printed d never crosses it; "it hurt" is read from the interval: read_look)
 
 ALPHA = 0.05  # one-sided family-wise error rate of a confirmed claim, per study
@@ -138,7 +138,7 @@ def _finite_or_nan_error(d: float, what: str) -> float:
 
 
 def decide(d: float) -> Decision:
-    """Seed-workflow gate on Cohen's d of the improvement.
+    """The workflow's gate on Cohen's d of the improvement.
 
     d < 0.2 (including any negative d): NOISE, the idea fails; 0.2 <= d < 0.5:
     SUGGESTIVE, run more seeds and decide again; d >= 0.5: PROCEED. NaN raises
@@ -473,12 +473,12 @@ def evidence_level(passed_gate: bool, confirm: bool, exploratory: tuple, confirm
     where = f"{deciding.decided_by} at {len(deciding.seeds)} seeds"
     if not passed_gate:
         level = EvidenceLevel.NOT_SUPPORTED
-        reason = f"did not pass the seed's gate (d >= {PROCEED_AT:g} at no look): nothing may be claimed"
+        reason = f"did not pass the workflow's gate (d >= {PROCEED_AT:g} at no look): nothing may be claimed"
     else:
         level = EvidenceLevel.PRELIMINARY
         why = ("the confirmation on fresh seeds has not run yet" if confirm else
                "confirmation was skipped (--research-no-confirm), so passing the gate is all there is")
-        reason = (f"passed the seed's gate, not confirmed: {why}. Exploratory {where}: p adjusted for looks and ideas "
+        reason = (f"passed the workflow's gate, not confirmed: {why}. Exploratory {where}: p adjusted for looks and ideas "
                   f"= {p_family:.3g}; the gate selected these seeds, so this p is descriptive, not a test")
     return Evidence(level=level, p_look_adjusted=float(p_look), p_family_adjusted=float(p_family),
                     decided_by=deciding.decided_by, lower_bound=lower, alpha_effective=float(alpha_effective),

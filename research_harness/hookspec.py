@@ -22,6 +22,6 @@ def pytest_research_report_written(path, config: pytest.Config) -> None:
 
 @hookspec
 def pytest_research_decision(idea: str, decision: dict, config: pytest.Config) -> None:
-    """The gate judged `idea`: `decision` holds the look's seeds, Cohen's d, the seed's
+    """The gate judged `idea`: `decision` holds the look's seeds, Cohen's d, the workflow's
     decision (noise, suggestive, proceed), the evidence level with p and interval, and the
     journal status it set."""

@@ -91,7 +91,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--research-agent-seed", default=None,
                     help="seeds the catalogue's proposal and tie-break draws (default 0)")
     group.addoption("--research-no-confirm", action="store_true", default=None,
-                    help="skip the confirmation on fresh seeds that follows a gate that proceeds: the seed's budget "
+                    help="skip the confirmation on fresh seeds that follows a gate that proceeds: the workflow's budget "
                          "exactly, and the best evidence level is preliminary")
     group.addoption("--research-max-confirm-seeds", default=None,
                     help=f"the most fresh seeds per arm a confirmation may use (default {MAX_CONFIRM_SEEDS}, at least "
@@ -269,7 +269,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         state.close()
 
 
-XDIST_REFUSAL = ("the research workflow runs sequentially (the seed workflow's rule: wall times must compare), so "
+XDIST_REFUSAL = ("the research workflow runs sequentially (the workflow's rule: wall times must compare), so "
                  "pytest-xdist cannot run experiments/; drop -n for it (xdist is fine for tests/)")
 
 

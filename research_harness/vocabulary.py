@@ -45,15 +45,15 @@ LEVELS: dict[EvidenceLevel, LevelWords] = {
         summary=f"CONFIRMED on fresh seeds (one-sided paired t at alpha {ALPHA:g}).",
         title="a confirmed improvement", paper_word="confirmed"),
     EvidenceLevel.NOT_CONFIRMED: LevelWords(
-        status="Not confirmed", verdict="not confirmed: passed the seed's gate, the fresh seeds did not confirm it",
+        status="Not confirmed", verdict="not confirmed: passed the workflow's gate, the fresh seeds did not confirm it",
         verdict_reversed="not confirmed: the effect reversed on fresh seeds",
-        summary="NOT CONFIRMED: it passed the seed's gate, but the fresh seeds did not confirm it.",
-        summary_reversed="NOT CONFIRMED: it passed the seed's gate, but the effect REVERSED on the fresh seeds.",
+        summary="NOT CONFIRMED: it passed the workflow's gate, but the fresh seeds did not confirm it.",
+        summary_reversed="NOT CONFIRMED: it passed the workflow's gate, but the effect REVERSED on the fresh seeds.",
         title="passed the gate, not confirmed on fresh seeds",
         title_reversed="passed the gate, reversed on fresh seeds (not confirmed)", paper_word="not confirmed"),
     EvidenceLevel.PRELIMINARY: LevelWords(
-        status="Proceeded (preliminary)", verdict="preliminary: passed the seed's gate, not confirmed",
-        summary=(f"PRELIMINARY: it passed the seed's gate (d >= {PROCEED_AT:g}) but was not confirmed on fresh seeds "
+        status="Proceeded (preliminary)", verdict="preliminary: passed the workflow's gate, not confirmed",
+        summary=(f"PRELIMINARY: it passed the workflow's gate (d >= {PROCEED_AT:g}) but was not confirmed on fresh seeds "
                  "(skipped with --research-no-confirm, not run yet, or a run diverged); do not report it as an "
                  "established improvement."),
         title="a preliminary result, not confirmed", paper_word="preliminary"),
@@ -89,7 +89,7 @@ def level_words(level: EvidenceLevel | str) -> LevelWords:
 
 
 def gate_rule() -> str:
-    """The seed's gate in words, from its constants."""
+    """The workflow's gate in words, from its constants."""
     return (f"d < {NOISE_BELOW:g} noise; {NOISE_BELOW:g} <= d < {PROCEED_AT:g} suggestive; d >= {PROCEED_AT:g} "
             "proceed")
 

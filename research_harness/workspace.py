@@ -1,4 +1,4 @@
-"""Where a study lives, and how a run is named on disk (the seed's directory names)."""
+"""Where a study lives, and how a run is named on disk (the workflow's directory names)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ class Workspace:
         return self.research_docs / ("journal.json" if label == token_label(RESEARCH_TOKENS) else f"journal_{label}.json")
 
     def idea_log(self, label: str) -> Path:
-        """docs/research/idea_log.md at the research scale (the seed's name), idea_log_<label>.md otherwise."""
+        """docs/research/idea_log.md at the research scale (the workflow's name), idea_log_<label>.md otherwise."""
         return self.research_docs / ("idea_log.md" if label == token_label(RESEARCH_TOKENS) else f"idea_log_{label}.md")
 
     def baseline_report(self, label: str) -> Path:
@@ -117,7 +117,7 @@ class Workspace:
         return Path(env) if env else self.root / "processed_data"
 
     def checkpoint_dir(self, arm: str, label: str, seed: int, key: str) -> Path:
-        """The seed's name (so `rm -rf checkpoints/baseline_1M_seed*` still works) plus the
+        """The workflow's name (so `rm -rf checkpoints/baseline_1M_seed*` still works) plus the
         run key, so two configurations never share, resume or delete each other's checkpoint."""
         return self.checkpoints / f"{arm}_{label}_seed{seed}_{key}"
 

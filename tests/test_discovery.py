@@ -147,7 +147,7 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
     entry = disc.journal().entry_for_slot(1)
     decision = entry.decisions[0]
     assert decision["decision"] == "proceed" and decision["evidence"]["level"] == "preliminary"
-    assert entry.verdict == "preliminary: passed the seed's gate, not confirmed"
+    assert entry.verdict == "preliminary: passed the workflow's gate, not confirmed"
     assert "μ_control=" in entry.result and "paired t p=" in entry.result
     with pytest.raises(SlotSkipped, match="proceeds to the paper"):
         disc.ideate(2)

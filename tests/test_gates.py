@@ -390,7 +390,7 @@ def test_confirmed_level_needs_a_proceeding_gate():
 def test_verdict_words_claim_only_confirmed_improvements():
     assert verdict_words(Decision.PROCEED, EvidenceLevel.CONFIRMED) == "confirmed improvement (on fresh seeds)"
     assert verdict_words(Decision.PROCEED, EvidenceLevel.PRELIMINARY) == (
-        "preliminary: passed the seed's gate, not confirmed")
+        "preliminary: passed the workflow's gate, not confirmed")
     for decision in ("noise", "suggestive"):
         words = verdict_words(decision, "not supported")
         assert words.startswith("not supported") and decision in words

@@ -1,5 +1,5 @@
 """The pytest plugin end to end with pytester: options, phase selection, the baseline
-report in the seed's format, reuse of stored runs, and a kill between seeds."""
+report in the workflow's format, reuse of stored runs, and a kill between seeds."""
 
 from __future__ import annotations
 

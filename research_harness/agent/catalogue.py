@@ -18,12 +18,12 @@ All draws come from random.Random seeded by (seed, slot): the same inputs give t
 slate, a different seed or slot a different one, and no idea is favoured for its name.
 
 Reviewing (`score`), integers 0-5 with a sentence of numbers for each:
-  feasibility  from implementation_lines(): the seed's limit is "fewer than 200 lines"; 5 up
+  feasibility  from implementation_lines(): the workflow's limit is "fewer than 200 lines"; 5 up
                to half of it (100), 4 up to three quarters (150), 3 below 200, 0 at 200 or more
                or without source.
   novelty      from what the probe saw the hooks do, not from the idea's own words: 0 if
                already tried; 1 when only config values, initial values or optimizer settings
-               change (or nothing survives the trainer's initialisation): the seed's "just a
+               change (or nothing survives the trainer's initialisation): the workflow's "just a
                parameter tune"; 3 for a schedule (lr multiplier or sequence-length curriculum),
                which changes when, not what; 4 for a new mechanism of any kind, an update rule,
                a loss or an architecture change (new parameters or different outputs for the

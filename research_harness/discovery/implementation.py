@@ -121,7 +121,7 @@ class ImplementationSteps:
         return info
 
     def revert(self, entry: Entry) -> Path | None:
-        """The seed's "revert all code changes": a failed generated idea's module moves to
+        """The workflow's "revert all code changes": a failed generated idea's module moves to
         archive/ideas/, so the trainer's flags return to the baseline's."""
         module = self.generated_dir / f"{entry.idea}.py"
         if not module.exists():

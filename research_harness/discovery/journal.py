@@ -1,5 +1,5 @@
 """The research journal: docs/research/journal.json is the machine-readable source,
-docs/research/idea_log.md its rendering in the seed's research-journal format.
+docs/research/idea_log.md its rendering in the workflow's research-journal format.
 Entries are never deleted; every status change is dated."""
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from research_harness.secrets import redact
 from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS
 
 # "Validated" is said only of a result confirmed on fresh seeds; "Not confirmed" when the
-# confirmation ran and did not confirm; an idea that passed the seed's gate with no
+# confirmation ran and did not confirm; an idea that passed the workflow's gate with no
 # confirmation (yet, or --research-no-confirm) is "Proceeded (preliminary)"
 # (research_harness.gates.journal_status). All three end the study: it stops at the first
-# idea whose gate proceeds, as the seed says.
+# idea whose gate proceeds, as the workflow says.
 STATUSES = ("Backlog", "Under Review", "Ready to Test", "Testing", "Validated", "Not confirmed",
             "Proceeded (preliminary)", "Inconclusive", "Failed", "Archived")
 PROCEEDED = ("Validated", "Not confirmed", "Proceeded (preliminary)")
@@ -116,7 +116,7 @@ class Journal:
 
 
 def format_candidates(proposals: list[dict], scores: list[dict]) -> str:
-    """The seed's ideation format for each candidate, and the review table."""
+    """The workflow's ideation format for each candidate, and the review table."""
     by_name = {s["name"]: s for s in scores}
     out = []
     for i, idea in enumerate(proposals, 1):
@@ -143,7 +143,7 @@ def format_candidates(proposals: list[dict], scores: list[dict]) -> str:
 def render_idea_log(journal: Journal) -> str:
     lines = ["# Research Idea Log", "",
              f"Statuses: {', '.join(STATUSES)}. \"Validated\" means confirmed on fresh seeds (a one-sided paired t); "
-             "\"Not confirmed\" that the confirmation ran and did not confirm; an idea that passed the seed's gate "
+             "\"Not confirmed\" that the confirmation ran and did not confirm; an idea that passed the workflow's gate "
              "without confirmation is \"Proceeded (preliminary)\". Entries are "
              "never deleted; every status change is dated.", ""]
     for e in journal.entries:

@@ -5,7 +5,7 @@ journal and the run store and writes it back under the journal lock, so any step
 rerun, resumed or selected alone with -k, and two sessions may share a workspace.
 
 The research agent (catalogue or a model) proposes, reviews, refines and implements;
-the statistics (research_harness.gates) decide: the seed's d gate decides what runs
+the statistics (research_harness.gates) decide: the workflow's d gate decides what runs
 next, the evidence level what may be claimed. A model's code is untrusted: checked by
 the AST guard, smoke-trained in a sandboxed child, then held to the same flag-off
 identity and the same gate as any idea; a generated idea that fails is reverted."""
@@ -42,12 +42,12 @@ def flag_off_gate(reference: dict | None, rerun: dict, sigma: float) -> tuple[bo
     """(passed, bit_identical, how, rule) for a flag-off seed-42 rerun against the stored
     seed-42 run: on CPU it passes when bit-identical; on CUDA within CUDA_TOLERANCE_SIGMAS
     baseline sigma (and is called bit-identical only when it is); without a same-code,
-    same-device reference both are None and the seed's 1-sigma rule decides."""
+    same-device reference both are None and the workflow's 1-sigma rule decides."""
     comparable = reference is not None and reference["code_fingerprint"] == rerun["code_fingerprint"] and \
         reference["device"]["type"] == rerun["device"]["type"]
     if not comparable:
         return None, None, "compared (no same-code reference record) with", \
-            "no same-code seed-42 record exists, so the seed's 1-sigma rule is the gate"
+            "no same-code seed-42 record exists, so the workflow's 1-sigma rule is the gate"
     delta = rerun["val_loss"] - reference["val_loss"]
     identical = delta == 0
     if rerun["device"]["type"] != "cuda":

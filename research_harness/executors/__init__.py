@@ -1,6 +1,6 @@
 """Executors train the runs the runner could not find in the store.
 
-`local` (the default) trains in this process, one run at a time, as the seed workflow
+`local` (the default) trains in this process, one run at a time, as the workflow
 demands, so wall times compare. `ray` runs each seed as a Ray task on its own GPU (see
 `research_harness.executors.ray_executor`). Either way the runner stores the records,
 under the same per-key lock. This module imports nothing heavy: the plugin reads

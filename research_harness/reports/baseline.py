@@ -1,4 +1,4 @@
-"""docs/research/baseline_variance_<label>.md in the seed workflow's exact table format,
+"""docs/research/baseline_variance_<label>.md in the workflow's exact table format,
 followed by per-seed values and the context a reader needs; plus its parser, kept beside
 the renderer so the format lives in one place. Both are pure: text in or text out.
 Whether an existing report may be reused is the workflow's question (research_harness.baseline)."""
@@ -83,7 +83,7 @@ _ROW = re.compile(r"^\|\s*(?P<seed>\d+)\s*\|\s*(?P<loss>[-\d.]+)\s*\|\s*[-\d.]+\
 def parse(text: str) -> BaselineReport:
     """Read a report's text back; raises ValueError saying what is wrong with it."""
     if not re.search(r"^\| val_loss \| [-\d.]+ \| [-\d.]+ \| [-\d.]+ \| [-\d.]+ \|$", text, re.M):
-        raise ValueError("no numeric val_loss row in the seed's table format")
+        raise ValueError("no numeric val_loss row in the workflow's table format")
     m = re.search(r"^Seeds used: ([\d, ]+)$", text, re.M)
     if not m:
         raise ValueError("no 'Seeds used:' line")

@@ -142,7 +142,7 @@ def _decisions(entry, rates: dict | None) -> list[str]:
     if not entry.decisions:
         return [f"**Verdict: {entry.verdict or 'not supported'}** (journal status {entry.status})", ""]
     out = ["## Decision and evidence", "",
-           "The seed's gate on Cohen's d decides what runs next; the evidence level decides what may be claimed.", ""]
+           "The workflow's gate on Cohen's d decides what runs next; the evidence level decides what may be claimed.", ""]
     for d in entry.decisions:
         what = {0: "first look", 1: "second look", 2: "confirmation on fresh seeds"}[d.get("look", 0)]
         ev = f"; evidence {d['evidence']['level']}" if d.get("evidence") else ""
