@@ -190,8 +190,9 @@ def test_proceed_at_three_seeds_is_preliminary_and_never_called_validated(study)
 def assert_engine_agrees(disc: Discovery) -> None:
     """The recorded study replayed through the study engine (research_harness.engine) gives the
     journal's outcome: which idea proceeded, and confirmed / not confirmed / reversed."""
-    from research_harness.discovery.replay import replay
+    from research_harness.discovery.replay import disagreements, replay
 
+    assert disagreements(disc) == []
     step = replay(disc)
     journal = disc.journal()
     proceeded = disc.proceeded()
@@ -256,6 +257,13 @@ def test_a_confirmation_on_fresh_seeds_can_confirm(tmp_path, data_dir):
     assert disc.confirm(1) == decision  # resumable: a second call adds nothing
     assert "confirmation on fresh seeds" in runner.workspace.experiment_report("beta_idea", "3k").read_text()
     assert_engine_agrees(disc)
+    # The engine referees the live flow: a journal that says something its records do not is an error.
+    from research_harness.discovery.replay import require_agreement
+
+    with disc.editing() as journal:
+        journal.entry_for_slot(1).evidence["level"] = "not confirmed"
+    with pytest.raises(RuntimeError, match="confirmed: journal False, engine True"):
+        require_agreement(disc)
 
 
 def test_the_confirmation_is_fixed_and_journaled_before_it_runs_and_ignores_the_gates_seeds(tmp_path, data_dir):

@@ -26,6 +26,7 @@ from research_harness import gates, vocabulary
 from research_harness.agent.protocol import AgentError
 from research_harness.discovery.implementation import IMPLEMENT_ATTEMPTS, IdeaFailed, ImplementationSteps
 from research_harness.discovery.journal import CLOSED, PROCEEDED, Entry, Journal, format_candidates, write_idea_log
+from research_harness.discovery.replay import require_agreement
 from research_harness.runner import Arm, Runner
 from research_harness.workspace import ARM_SEEDS, CONFIRMATION_SEEDS, EXTENSION_SEEDS, MAX_CONFIRM_SEEDS, MAX_IDEAS
 
@@ -429,6 +430,7 @@ class Discovery(ImplementationSteps):
         self.runner.decided(entry.idea, {**record, "run_keys": {"control": [r["run_key"] for r in control],
                                                                 "experimental": [r["run_key"] for r in exp]}})
         self.write_report(slot)
+        require_agreement(self)  # the study engine referees the flow that just ran
         if status in ("Failed", "Inconclusive") and entry.implementation.get("generated"):
             self.revert(entry)
         return record
@@ -531,6 +533,7 @@ class Discovery(ImplementationSteps):
             entry.decisions.append(record)
             entry.set_status(status, note)
         self.write_report(slot)
+        require_agreement(self)
         return record
 
     # -- reports ----------------------------------------------------------------------------
