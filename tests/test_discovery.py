@@ -538,3 +538,18 @@ def test_the_flag_off_gate_is_bit_identity_on_cpu_and_a_measured_tolerance_on_cu
     assert flag_off_gate(reference, other_code, sigma=0.01)[:2] == (None, None)
     assert flag_off_gate(None, rerun, sigma=0.01)[:2] == (None, None)
     assert flag_off_gate({**reference, "device": {"type": "cpu" if device == "cuda" else "cuda"}}, rerun, 0.01)[0] is None
+
+
+def test_a_journal_from_the_old_same_seed_confirmation_is_refused_and_left_alone(tmp_path):
+    """Before fresh-seed confirmation, 'confirmed' came from the gate's own seeds: such a
+    journal is not read as if its levels meant what this version says."""
+    from research_harness.discovery.journal import Journal
+
+    path = tmp_path / "idea_log.json"
+    path.write_text(json.dumps({"entries": [], "ideation": {}, "design": {"confirm": True, "max_seeds": 5}}))
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match="older research_harness.*fresh seeds.*Fix: move it"):
+        Journal.load(path)
+    assert path.read_bytes() == before
+    path.write_text(json.dumps({"entries": [], "ideation": {}, "design": {"confirm": True, "max_confirm_seeds": 8}}))
+    assert Journal.load(path).design["max_confirm_seeds"] == 8

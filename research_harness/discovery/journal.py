@@ -87,7 +87,17 @@ class Journal:
         except (ValueError, TypeError) as exc:
             raise RuntimeError(f"the research journal {path} cannot be read ({exc}); it was left untouched. "
                                "Fix: restore it from version control or move it aside to start a new journal") from exc
-        return cls(path, entries, {str(k): v for k, v in raw.get("ideation", {}).items()}, raw.get("design", {}))
+        design = raw.get("design", {})
+        if "max_seeds" in design:
+            # Written before confirmation moved to fresh seeds: its "confirmed" came from the
+            # gate's own seeds, so its levels do not mean what this version's words say.
+            raise RuntimeError(
+                f"the research journal {path} was written by an older research_harness, whose evidence levels came "
+                "from the gate's own seeds (design {design}); this version confirms only on fresh seeds and would "
+                "describe that study wrongly. It was left untouched. Fix: move it and its idea log aside (or pass "
+                "another --research-tokens label) to start a new study; stored runs stay in runs/ and are reused "
+                "wherever their run keys still match")
+        return cls(path, entries, {str(k): v for k, v in raw.get("ideation", {}).items()}, design)
 
     def save(self) -> None:
         # Text from a sandbox is redacted where it comes out; once more here, so no path into
