@@ -61,6 +61,15 @@ def test_propose_drops_tried_names_and_lists_them_in_the_prompt(llm_server, tmp_
     assert "z_loss" in llm_server.requests[0]["messages"][1]["content"]
 
 
+def test_propose_returns_no_more_ideas_than_asked(llm_server, tmp_path):
+    third = {**PROPOSAL, "name": "layer_scale", "title": "Layer scale"}
+    llm_server.script("propose", {"ideas": [PROPOSAL, SECOND, third]})
+    agent = make_agent(llm_server, tmp_path)
+    assert agent.propose({}, n=2) == [PROPOSAL, SECOND]
+    assert "ideas wanted" in llm_server.requests[0]["messages"][1]["content"]
+    assert len(llm_server.requests) == 1  # cut, not sent back
+
+
 def test_propose_with_only_tried_names_is_asked_again(llm_server, tmp_path):
     llm_server.script("propose", {"ideas": [{**PROPOSAL, "name": "z_loss"}]}, {"ideas": [PROPOSAL]})
     agent = make_agent(llm_server, tmp_path)
