@@ -13,6 +13,8 @@ import pytest
 from research_harness.agent import AgentConfigError
 from research_harness.agent.backends import CatalogueAgent, agent_names, make_agent, requirement
 from research_harness.agent.protocol import Agent
+from research_harness.agent.transports.anthropic import AnthropicTransport
+from research_harness.agent.transports.openai import OpenAITransport
 
 PLAIN_HTTP = '''
 """A third transport: the chat-completions wire through the standard library alone."""
@@ -101,3 +103,37 @@ def test_an_unknown_name_lists_the_choices():
     with pytest.raises(AgentConfigError, match="unknown research agent 'oracle'; choose one of: catalogue, anthropic, "
                                                "openai"):
         make_agent("oracle", workspace=".", ideas=dict)
+
+
+# -- each transport checks its configuration before importing its client package, so these run
+# without any extra (moved here from test_agent_openai.py / test_agent_anthropic.py, which skip without it)
+def test_the_openai_transport_names_its_missing_configuration_without_its_package(monkeypatch):
+    for var in ("RESEARCH_LLM_MODEL", "RESEARCH_LLM_API_KEY", "OPENAI_API_KEY", "RESEARCH_LLM_BASE_URL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(AgentConfigError) as err:
+        OpenAITransport()
+    assert str(err.value) == ("the openai agent backend is not configured: set RESEARCH_LLM_MODEL (the model name) and "
+                              "RESEARCH_LLM_API_KEY or OPENAI_API_KEY (any non-empty value for a local server without "
+                              "auth); RESEARCH_LLM_BASE_URL picks the endpoint (now https://api.openai.com/v1)")
+    monkeypatch.setenv("RESEARCH_LLM_MODEL", "some-model")
+    with pytest.raises(AgentConfigError, match="set RESEARCH_LLM_API_KEY or OPENAI_API_KEY"):
+        OpenAITransport()
+
+
+def test_the_anthropic_transport_names_its_missing_configuration_without_its_package(monkeypatch):
+    for var in ("RESEARCH_LLM_MODEL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "RESEARCH_LLM_API_KEY",
+                "RESEARCH_LLM_MAX_TOKENS", "RESEARCH_LLM_TIMEOUT", "RESEARCH_LLM_MAX_RETRIES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RESEARCH_LLM_API_KEY", "the-openai-endpoints-key")  # never sent to another provider
+    with pytest.raises(AgentConfigError) as err:
+        AnthropicTransport()
+    assert str(err.value) == ("the anthropic agent backend is not configured: set RESEARCH_LLM_MODEL (the model name, "
+                              "e.g. claude-sonnet-4-5) and ANTHROPIC_API_KEY (any non-empty value for a local server "
+                              "without auth); ANTHROPIC_BASE_URL picks the endpoint (now https://api.anthropic.com)")
+    monkeypatch.setenv("RESEARCH_LLM_MODEL", "some-model")
+    with pytest.raises(AgentConfigError, match="set ANTHROPIC_API_KEY"):
+        AnthropicTransport()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    monkeypatch.setenv("RESEARCH_LLM_MAX_TOKENS", "lots")
+    with pytest.raises(AgentConfigError, match="RESEARCH_LLM_MAX_TOKENS must be a whole number, got 'lots'"):
+        AnthropicTransport()
