@@ -318,14 +318,15 @@ def test_user_ideas_are_weighted_up_within_their_category(builtins, with_users):
 # -- refining ----------------------------------------------------------------------------------
 
 def test_refine_builds_an_idea_specific_plan(builtins, probes):
-    keys = {"hypothesis", "control", "experimental", "expected_effect", "success_criterion", "failure_criteria",
-            "mechanism_check", "risks", "plan", "seeds"}
+    keys = {"hypothesis", "probe", "control", "experimental", "expected_effect", "success_criterion",
+            "failure_criteria", "mechanism_check", "risks", "plan", "seeds"}
     plans = {n: catalogue.refine(builtins[n], probes[n], BASELINE) for n in builtins}
     for plan in plans.values():
         assert keys <= set(plan) and plan["seeds"] == [42, 137, 256]
         json.dumps(plan)
     gated = plans["gated_attention"]
-    assert "2 x 1,024" in gated["experimental"] and "2 x 1,024" in " ".join(gated["mechanism_check"])
+    assert "2 x 1,024" in " ".join(gated["probe"]) and "2 x 1,024" in " ".join(gated["mechanism_check"])
+    assert "2 x 1,024" not in gated["experimental"], "a tiny-preset count is not the study's change"
     assert gated["expected_effect"] == {"nats": pytest.approx(0.025), "sigmas": pytest.approx(1.25), "relative": 0.005}
     assert builtins["gated_attention"].why_it_might_not in gated["risks"]
     assert gated["seeds_for_power"] == stats.seeds_for_power(1.25)
