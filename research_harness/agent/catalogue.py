@@ -36,9 +36,23 @@ Reviewing (`score`), integers 0-5 with a sentence of numbers for each:
 Selecting (`select`): the highest total among feasible and novel candidates, where totals
 within TIE_MARGIN (1) point of the best count as tied (testability rests on a guessed
 prior and the bands are coarse: a one-point lead is no reason never to try the other);
-ties are broken by a draw seeded by (seed, slot), never by name. With this policy every
-built-in idea is selected in some slot for some seed (tests/test_catalogue_agent.py).
-Refining (`refine`): a plan built from the idea's metadata and its probe.
+ties are broken by a draw seeded by (seed, slot), never by name. An untestable candidate
+(testability UNTESTABLE, 1: not detectable even with 20 seeds per arm) is not selected
+while a testable one remains, whatever its total; when every candidate is untestable the
+same policy picks among them and `selection_note` says so (the catalogue agent adds it to
+the selected score's rationale, and the idea log shows it). With this policy every
+built-in idea is selected in some slot for some seed, an untestable one only in a slot
+where no testable candidate remains (tests/test_catalogue_agent.py).
+Refining (`refine`): a plan built from the idea's metadata and its probe. The hypothesis is
+at most two sentences: the predicted change in final val_loss at the study's budget and
+preset (the expected_gain prior; "no lower" for a zero prior, "no change" for an inert
+idea), then the mechanism, the first sentence of the idea's why_it_might_work. The probe's
+measurements, all made on the tiny preset, are `plan["probe"]` (one fact per kind, each
+labelled "tiny preset") with `plan["probe_scope"]` saying it is a mechanism check separate
+from the study's preset; no tiny-preset figure is presented as a fact about the study's
+model. The parameters an idea adds are counted on the study's preset when the caller gives
+them (`study_params`, from probe.added_params_at); otherwise the risk gives the tiny
+preset's share and says the study's was not counted.
 """
 
 from __future__ import annotations
