@@ -278,6 +278,42 @@ def test_select_takes_the_best_and_breaks_ties_by_a_seeded_draw():
         catalogue.select([_s("a", 9, novelty=0), _s("b", 9, feasibility=0)], 1, 1)
 
 
+def test_an_untestable_candidate_loses_to_a_testable_one_even_with_a_higher_total():
+    # testability 1: below the MDE even at 20 seeds per arm. "loud" leads by 3 points, beyond a tie.
+    loud = _s("loud", 11, feasibility=5, novelty=5)
+    quiet = _s("quiet", 8, feasibility=3, novelty=3)
+    assert loud["testability"] == 1 and quiet["testability"] == 2
+    assert {catalogue.select([loud, quiet], seed, slot) for seed in range(30) for slot in (1, 2)} == {"quiet"}
+    assert catalogue.selection_note([loud, quiet], "quiet") == ""
+    # Only untestable candidates: the selection still happens, by the usual policy, and says so.
+    low = _s("low", 9, feasibility=5, novelty=3)
+    picks = {catalogue.select([loud, low], seed, 1) for seed in range(30)}
+    assert picks == {"loud"}, "among untestable candidates the best total wins as before"
+    note = catalogue.selection_note([loud, low], "loud")
+    assert "untestable" in note and "loud" in note and "low" in note
+    # Testability 2 (detectable at 20 seeds) is testable: the ordinary policy applies.
+    two = _s("two", 12, feasibility=5, novelty=5)
+    assert {catalogue.select([two, quiet], seed, 1) for seed in range(30)} == {"two"}
+
+
+def test_an_untestable_builtin_says_so_in_its_score_and_its_selection(builtins, probes):
+    from research_harness.agent.backends import CatalogueAgent
+
+    sandwich = catalogue.score(builtins["sandwich_norm"], probes["sandwich_norm"], BASELINE, set())
+    gated = catalogue.score(builtins["gated_attention"], probes["gated_attention"], BASELINE, set())
+    assert sandwich["testability"] == catalogue.UNTESTABLE and gated["testability"] > catalogue.UNTESTABLE
+    assert "selected only when no testable candidate remains" in sandwich["rationale"]["testability"]
+    agent = CatalogueAgent(lambda: builtins)
+    agent._probes = dict(probes)
+    both = [builtins[n].metadata() for n in ("sandwich_norm", "gated_attention")]
+    review = agent.review(both, {"baseline": BASELINE, "slot": 1})
+    assert review["selected"] == "gated_attention"
+    assert not any("selection" in s["rationale"] for s in review["scores"])
+    alone = agent.review([builtins[n].metadata() for n in ("sandwich_norm", "z_loss")], {"baseline": BASELINE})
+    chosen = next(s for s in alone["scores"] if s["name"] == alone["selected"])
+    assert "every feasible, novel candidate was untestable" in chosen["rationale"]["selection"]
+
+
 # -- proposing ----------------------------------------------------------------------------------
 
 def test_propose_is_seeded_and_skips_tried_and_calibration_ideas(builtins):
@@ -318,14 +354,15 @@ def test_user_ideas_are_weighted_up_within_their_category(builtins, with_users):
 # -- refining ----------------------------------------------------------------------------------
 
 def test_refine_builds_an_idea_specific_plan(builtins, probes):
-    keys = {"hypothesis", "control", "experimental", "expected_effect", "success_criterion", "failure_criteria",
-            "mechanism_check", "risks", "plan", "seeds"}
+    keys = {"hypothesis", "probe", "control", "experimental", "expected_effect", "success_criterion",
+            "failure_criteria", "mechanism_check", "risks", "plan", "seeds"}
     plans = {n: catalogue.refine(builtins[n], probes[n], BASELINE) for n in builtins}
     for plan in plans.values():
         assert keys <= set(plan) and plan["seeds"] == [42, 137, 256]
         json.dumps(plan)
     gated = plans["gated_attention"]
-    assert "2 x 1,024" in gated["experimental"] and "2 x 1,024" in " ".join(gated["mechanism_check"])
+    assert "2 x 1,024" in " ".join(gated["probe"]) and "2 x 1,024" in " ".join(gated["mechanism_check"])
+    assert "2 x 1,024" not in gated["experimental"], "a tiny-preset count is not the study's change"
     assert gated["expected_effect"] == {"nats": pytest.approx(0.025), "sigmas": pytest.approx(1.25), "relative": 0.005}
     assert builtins["gated_attention"].why_it_might_not in gated["risks"]
     assert gated["seeds_for_power"] == stats.seeds_for_power(1.25)
@@ -353,6 +390,95 @@ def test_refine_without_a_baseline_and_for_an_inert_idea(with_users):
     assert any("inert" in c for c in inert["mechanism_check"] + inert["risks"])
 
 
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?(?:e[+-]?\d+)?")
+ABBREVIATIONS = ("e.g.", "i.e.", "al.", "vs.")
+
+
+def count_sentences(text: str) -> int:
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s+[A-Z(])", text) if not text[:m.end()].endswith(ABBREVIATIONS)]
+    return len(ends) + bool(text[ends[-1] if ends else 0:].strip())
+
+
+def test_the_hypothesis_is_a_prediction_and_a_mechanism_and_the_probe_has_its_own_field(builtins, probes):
+    """Two sentences at most: the predicted change in val_loss and the mechanism from the idea's
+    metadata. Every number the probe measured is in plan["probe"], none in the hypothesis."""
+    for name, idea in builtins.items():
+        plan = catalogue.refine(idea, probes[name], BASELINE, "1M", "cpu-small")
+        hyp = plan["hypothesis"]
+        assert count_sentences(hyp) <= 2, f"{name}: {hyp}"
+        assert "val_loss" in hyp and "1M tokens" in hyp, name
+        assert catalogue.sentences(idea.why_it_might_work)[0] in hyp, f"{name}: the mechanism is the idea's own"
+        assert "probe" not in hyp.lower() and "tiny" not in hyp, name
+        measured = set(NUMBER.findall(" ".join(plan["probe"])))
+        allowed = set(NUMBER.findall(" ".join((idea.why_it_might_work, idea.title, idea.flag,
+                                               f"{idea.expected_gain:.2%} {idea.expected_gain * 5:.4f} 1M"))))
+        assert not (set(NUMBER.findall(hyp)) - allowed), f"{name}: a number the idea's metadata does not give: {hyp}"
+        assert not (measured - allowed) & set(NUMBER.findall(hyp)), name
+        assert plan["probe"] == list(probes[name].facts) and all("tiny preset" in f for f in plan["probe"]), name
+        assert "tiny preset" in plan["probe_scope"] and "cpu-small" in plan["probe_scope"], name
+    cautious = catalogue.refine(builtins["cautious"], probes["cautious"], BASELINE, "1M", "cpu-small")
+    assert "0.20% (0.0100 nats) lower" in cautious["hypothesis"]
+    assert f"{probes['cautious'].update_delta:.3g}" in " ".join(cautious["probe"])
+    assert "CautiousAdamW" in " ".join(cautious["probe"]) and "CautiousAdamW" not in cautious["hypothesis"]
+    gated = catalogue.refine(builtins["gated_attention"], probes["gated_attention"], BASELINE)
+    assert "2 x 1,024" in " ".join(gated["probe"]) and "2 x 1,024" not in gated["hypothesis"]
+    sandwich = catalogue.refine(builtins["sandwich_norm"], probes["sandwich_norm"], BASELINE)
+    assert "no lower than the baseline's" in sandwich["hypothesis"], "a zero prior predicts no gain"
+
+
+def _prose(plan: dict, idea: Idea) -> str:
+    """Everything the catalogue says in the plan outside its labelled probe field (the idea's own
+    why_it_might_not, quoted as a risk, is its author's words)."""
+    said = {k: v for k, v in plan.items() if k not in ("probe", "probe_scope")}
+    said["risks"] = [r for r in plan["risks"] if r != idea.why_it_might_not]
+    return json.dumps(said)
+
+
+def test_words_never_call_the_study_model_tiny(builtins, probes, with_users):
+    """The probe runs on the tiny preset; a cpu-small or gpu-88m study's plan names the preset
+    it runs, says where each tiny-preset figure was measured, and counts the added parameters
+    on its own preset."""
+    from research_harness.agent.probe import added_params_at
+
+    ideas, user_probes = with_users
+    for preset in ("cpu-small", "gpu-88m"):
+        for name, idea in ideas.items():
+            p = user_probes[name]
+            counted = added_params_at(idea, preset) if p.added_params else None
+            plan = catalogue.refine(idea, p, BASELINE, "1M", preset, counted)
+            prose = _prose(plan, idea)
+            assert "tiny model" not in prose and "tiny model" not in " ".join(plan["probe"]), name
+            assert set(re.findall(r"tiny (\w+)", prose)) <= {"preset"}, name
+            for text in [plan["hypothesis"], plan["experimental"], plan["control"], plan["success_criterion"],
+                         *(r for r in plan["risks"] if r != idea.why_it_might_not)]:
+                assert "tiny" not in text, f"{name} at {preset}: {text}"
+            assert f"({preset})" in plan["experimental"] and f"{preset} preset" in plan["hypothesis"]
+            assert preset in plan["probe_scope"] and "mechanism check" in plan["probe_scope"]
+    gated, p = ideas["gated_attention"], user_probes["gated_attention"]
+    counted = added_params_at(gated, "cpu-small")
+    assert counted == {"preset": "cpu-small", "added": 4 * 128 * 128, "base": counted["base"]} and counted["base"] > 10 ** 6
+    risk = " ".join(catalogue.refine(gated, p, BASELINE, "1M", "cpu-small", counted)["risks"])
+    assert "65,536 parameters on the cpu-small preset" in risk and f"{100 * 65536 / counted['base']:.2g}%" in risk
+    uncounted = " ".join(catalogue.refine(gated, p, BASELINE, "1M", "cpu-small")["risks"])
+    assert "tiny preset, where the probe counted them" in uncounted and "cpu-small model was not counted" in uncounted
+    own = catalogue.refine(gated, p, BASELINE, "1M", "tiny")
+    assert "the study's own preset" in own["probe_scope"]
+
+
+def test_the_idea_log_renders_the_probe_under_its_own_label(tmp_path, builtins, probes):
+    from research_harness.discovery.journal import Journal, render_idea_log
+
+    journal = Journal(tmp_path / "journal.json")
+    entry = journal.new_entry(builtins["cautious"].metadata(), 1)
+    entry.plan = catalogue.refine(builtins["cautious"], probes["cautious"], BASELINE, "1M", "cpu-small")
+    text = render_idea_log(journal)
+    hyp = next(line for line in text.splitlines() if line.startswith("- **Hypothesis**"))
+    probe_line = next(line for line in text.splitlines() if line.startswith("- **Probe ("))
+    assert f"{probes['cautious'].update_delta:.3g}" in probe_line and f"{probes['cautious'].update_delta:.3g}" not in hyp
+    assert "tiny preset, a mechanism check; not measured on the study's cpu-small model" in probe_line
+    assert len(hyp.split()) < 70
+
+
 # -- reachability ---------------------------------------------------------------------------------
 
 def reached(ideas, probes, seeds=range(200), baseline=BASELINE):
@@ -371,6 +497,9 @@ def reached(ideas, probes, seeds=range(200), baseline=BASELINE):
                     memo[i.name] = catalogue.score(i, probes[i.name], baseline, tried)
             scores = [memo[i.name] for i in candidates]
             pick = catalogue.select(scores, seed, slot)
+            picked = next(s for s in scores if s["name"] == pick)
+            if catalogue.untestable(picked):  # only when no testable candidate remains
+                assert all(catalogue.untestable(s) for s in scores if s["feasibility"] and s["novelty"]), scores
             selected.setdefault(pick, (seed, slot))
             for s in scores:
                 slates[s["name"]].append((pick, scores))

@@ -453,13 +453,21 @@ def test_two_processes_reviewing_one_slot_write_one_entry(study):
     assert len(disc_entries := Discovery(runner).journal().entries) == 1 and disc_entries[0].slot == 1
 
 
+def test_refine_is_told_the_preset_the_study_runs(tmp_path):
+    """The catalogue's probe runs on the tiny preset; the plan must name the study's own."""
+    assert Discovery(make_runner(tmp_path)).preset_name() == "tiny"
+    default = Runner(Settings(research_dir=tmp_path, tokens=3000, device="cpu"), Workspace(tmp_path), log=lambda *a: None)
+    assert Discovery(default).preset_name() == "cpu-small"
+
+
 def test_a_diverged_run_is_a_result_never_retrained(study):
     from trainer.run import TrainingDiverged
 
     runner, base42 = study
     disc = discovery_with(runner, [("omega_idea", "attention")])
     disc.review(1)
-    disc.refine(1)
+    plan = disc.refine(1)
+    assert "the study's own preset" in plan["probe_scope"] and "tiny preset" in plan["hypothesis"]
     disc.implement(1)
     assert disc.verify(1)["passed"]
     _, entry = disc.entry(1)

@@ -56,13 +56,27 @@ class CatalogueAgent:
         tried = set(context.get("tried", ()))
         scores = [catalogue.score(ideas[c["name"]], self._probe(ideas[c["name"]]), context.get("baseline"), tried)
                   for c in candidates]
-        return {"scores": scores, "selected": catalogue.select(scores, self.seed, context.get("slot", 1))}
+        selected = catalogue.select(scores, self.seed, context.get("slot", 1))
+        note = catalogue.selection_note(scores, selected)
+        if note:  # every candidate was untestable: the record says why this one was taken anyway
+            chosen = next(s for s in scores if s["name"] == selected)
+            chosen["rationale"] = {**chosen["rationale"], "selection": note}
+        return {"scores": scores, "selected": selected}
 
     def refine(self, idea: dict, context: dict) -> dict:
         from research_harness.agent import catalogue  # noqa: PLC0415
+        from research_harness.agent.probe import added_params_at  # noqa: PLC0415
 
         found = self._ideas()[idea["name"]]
-        return catalogue.refine(found, self._probe(found), context.get("baseline"), context.get("budget", "1M"))
+        probed, preset = self._probe(found), context.get("preset")
+        study_params = None
+        if preset and preset != "tiny" and probed.added_params:
+            try:  # shapes on the meta device: the added parameters on the study's own preset
+                study_params = added_params_at(found, preset)
+            except Exception:  # noqa: BLE001 - a hook that cannot run on meta: the plan says the share was not counted
+                study_params = None
+        return catalogue.refine(found, probed, context.get("baseline"), context.get("budget", "1M"), preset,
+                                study_params)
 
     def implement(self, idea: dict, context: dict, error: str | None = None) -> str:
         found = self._ideas().get(idea["name"])

@@ -36,15 +36,30 @@ Reviewing (`score`), integers 0-5 with a sentence of numbers for each:
 Selecting (`select`): the highest total among feasible and novel candidates, where totals
 within TIE_MARGIN (1) point of the best count as tied (testability rests on a guessed
 prior and the bands are coarse: a one-point lead is no reason never to try the other);
-ties are broken by a draw seeded by (seed, slot), never by name. With this policy every
-built-in idea is selected in some slot for some seed (tests/test_catalogue_agent.py).
-Refining (`refine`): a plan built from the idea's metadata and its probe.
+ties are broken by a draw seeded by (seed, slot), never by name. An untestable candidate
+(testability UNTESTABLE, 1: not detectable even with 20 seeds per arm) is not selected
+while a testable one remains, whatever its total; when every candidate is untestable the
+same policy picks among them and `selection_note` says so (the catalogue agent adds it to
+the selected score's rationale, and the idea log shows it). With this policy every
+built-in idea is selected in some slot for some seed, an untestable one only in a slot
+where no testable candidate remains (tests/test_catalogue_agent.py).
+Refining (`refine`): a plan built from the idea's metadata and its probe. The hypothesis is
+at most two sentences: the predicted change in final val_loss at the study's budget and
+preset (the expected_gain prior; "no lower" for a zero prior, "no change" for an inert
+idea), then the mechanism, the first sentence of the idea's why_it_might_work. The probe's
+measurements, all made on the tiny preset, are `plan["probe"]` (one fact per kind, each
+labelled "tiny preset") with `plan["probe_scope"]` saying it is a mechanism check separate
+from the study's preset; no tiny-preset figure is presented as a fact about the study's
+model. The parameters an idea adds are counted on the study's preset when the caller gives
+them (`study_params`, from probe.added_params_at); otherwise the risk gives the tiny
+preset's share and says the study's was not counted.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
 from pathlib import Path
 
 import trainer.ideas
@@ -58,6 +73,7 @@ FEASIBLE_LINES = 200
 LINE_BANDS = ((FEASIBLE_LINES // 2, 5), (3 * FEASIBLE_LINES // 4, 4), (FEASIBLE_LINES - 1, 3))
 KIND_NOVELTY = {"hyperparameter": 1, "schedule": 3, "optimizer": 4, "loss": 4, "architecture": 4}
 SEED_STEPS = ((3, 5), (5, 4), (10, 3), (20, 2))  # (seeds per arm, testability when detectable)
+UNTESTABLE = 1  # the testability of an effect below the MDE even at 20 seeds per arm
 ALPHA, POWER = 0.05, 0.80
 STATUS_FACTOR = {"Failed": 0.5, "Inconclusive": 2.0, "Proceeded (preliminary)": 2.0}
 USER_WEIGHT = 3.0
@@ -187,7 +203,9 @@ def _testability(idea: Idea, probe, baseline: dict | None) -> tuple[int, str, di
     return points, (f"{why}Expected effect {effect['relative']:.2%} x {baseline['mean']:.4g} = {effect['nats']:.4f} nats "
                     f"= {effect['sigmas']:.2f} baseline sigma (sigma {baseline['std']:.4g}); one-sided MDE at "
                     f"alpha {ALPHA}, power {POWER:.0%}: {mdes[3]:.2f} sigma at 3 seeds, {mdes[5]:.2f} at 5; "
-                    f"it {needed}: {points}/5."), effect
+                    f"it {needed}: {points}/5"
+                    + ("; untestable, so it is selected only when no testable candidate remains." if points <= UNTESTABLE
+                       else ".")), effect
 
 
 def score(idea: Idea, probe, baseline: dict | None, tried: set[str]) -> dict:
@@ -201,19 +219,91 @@ def score(idea: Idea, probe, baseline: dict | None, tried: set[str]) -> dict:
             "kinds": list(probe.kinds), "implementation_lines": lines, "expected_effect": effect}
 
 
+def _eligible(scores: list[dict]) -> list[dict]:
+    return [s for s in scores if s["feasibility"] > 0 and s["novelty"] > 0]
+
+
+def untestable(s: dict) -> bool:
+    """Testability at its lowest band: not detectable even with 20 seeds per arm."""
+    return s["testability"] <= UNTESTABLE
+
+
 def select(scores: list[dict], seed: int, slot: int) -> str:
-    """The name of the highest-total feasible, novel candidate; ties by a seeded draw."""
-    eligible = [s for s in scores if s["feasibility"] > 0 and s["novelty"] > 0]
+    """The name of the highest-total feasible, novel candidate, among the testable ones while
+    any remains; ties by a seeded draw."""
+    eligible = _eligible(scores)
     if not eligible:
         listed = ", ".join(f"{s['name']} (feasibility {s['feasibility']}, novelty {s['novelty']})" for s in scores)
         raise ValueError("no candidate is both feasible (feasibility > 0) and novel (novelty > 0): "
                          + (listed or "no candidates were given"))
+    eligible = [s for s in eligible if not untestable(s)] or eligible
     best = max(s["total"] for s in eligible)
     tied = sorted(s["name"] for s in eligible if s["total"] >= best - TIE_MARGIN)
     return random.Random(f"select:{seed}:{slot}").choice(tied)
 
 
+def selection_note(scores: list[dict], selected: str) -> str:
+    """A sentence for the record when the selected idea is untestable (which happens only
+    when every feasible, novel candidate is); "" otherwise."""
+    chosen = next((s for s in scores if s["name"] == selected), None)
+    if chosen is None or not untestable(chosen):
+        return ""
+    return (f"Selected although untestable (testability {chosen['testability']}/5: no realistic number of seeds "
+            f"detects its expected effect), because every feasible, novel candidate was untestable "
+            f"({', '.join(sorted(s['name'] for s in _eligible(scores)))}); a null result will say little.")
+
+
 # -- refining ----------------------------------------------------------------------------
+
+# A sentence ends at . ! or ? followed by a capital, except after these abbreviations.
+_ABBREVIATIONS = ("e.g.", "i.e.", "al.", "vs.", "cf.", "etc.", "approx.", "Fig.", "Eq.")
+
+
+def sentences(text: str) -> list[str]:
+    """`text` split into sentences (abbreviations such as "et al." do not end one)."""
+    out, start = [], 0
+    for m in re.finditer(r"[.!?](?=\s+[A-Z(\"'])", text):
+        if text[:m.end()].endswith(_ABBREVIATIONS):
+            continue
+        out.append(text[start:m.end()].strip())
+        start = m.end()
+    if text[start:].strip():
+        out.append(text[start:].strip())
+    return out
+
+
+def _mechanism(idea: Idea) -> str:
+    """The idea's mechanism in one sentence: the first of why_it_might_work, else of the pitch."""
+    for text in (idea.why_it_might_work, idea.pitch):
+        first = next(iter(sentences(text or "")), "").strip()
+        if len(first) > 1:  # "-" is no mechanism
+            return first if first.endswith((".", "!", "?")) else first + "."
+    return "the idea's metadata gives no mechanism."
+
+
+def _hypothesis(idea: Idea, probe, effect: dict, budget: str, preset: str | None) -> str:
+    """Two sentences: the predicted change in final val_loss, and the mechanism. No probe numbers."""
+    where = f"{budget} tokens" + (f" on the {preset} preset" if preset else "")
+    if probe.inert:
+        prediction = (f"Prediction: final val_loss at {where} does not change, because nothing the trainer runs "
+                      f"differs from the baseline with --{idea.flag} on")
+        return f"{prediction}. Intended mechanism: {_mechanism(idea)}"
+    if effect["relative"] > 0:
+        size = f"{effect['relative']:.2%}" + (f" ({effect['nats']:.4f} nats)" if effect["nats"] is not None else "")
+        prediction = f"Prediction: with --{idea.flag} on, final val_loss at {where} is about {size} lower than the baseline's"
+    else:
+        prediction = (f"Prediction: with --{idea.flag} on, final val_loss at {where} is no lower than the baseline's "
+                      f"(the idea's prior expects no gain at this scale; a gain would be a surprise)")
+    return f"{prediction}. Mechanism: {_mechanism(idea)}"
+
+
+def _probe_scope(preset: str | None) -> str:
+    if preset == "tiny":
+        return "tiny preset, the study's own preset; a mechanism check"
+    if preset:
+        return f"tiny preset, a mechanism check; not measured on the study's {preset} model"
+    return "tiny preset, a mechanism check; not measured on the study's model"
+
 
 def _mechanism_checks(idea: Idea, probe) -> list[str]:
     checks = []
@@ -222,14 +312,16 @@ def _mechanism_checks(idea: Idea, probe) -> list[str]:
                       f"the tiny preset ({format_params(probe.added_params)}) and every one of them gets a gradient")
     if "architecture" in probe.kinds and probe.forward_delta:
         checks.append(f"with the baseline's weights copied in, the logits differ (the probe saw up to "
-                      f"{probe.forward_delta:.3g}) through patch_model")
+                      f"{probe.forward_delta:.3g} on the tiny preset) through patch_model")
     if "loss" in probe.kinds:
         checks.append(f"on the same logits the training loss differs from the cross-entropy by "
-                      f"{probe.loss_delta:+.3g} (the probe's value), while evaluation still reports plain cross-entropy")
+                      f"{probe.loss_delta:+.3g} (the probe's value on the tiny preset), while evaluation still "
+                      f"reports plain cross-entropy")
     if "optimizer" in probe.kinds:
         a, b = probe.optimizer_classes
         checks.append(f"build_optimizers returns {', '.join(b)} instead of {', '.join(a)}, and after "
-                      f"{OPT_STEPS} identical steps the parameters differ (probe: up to {probe.update_delta:.3g})")
+                      f"{OPT_STEPS} identical steps the parameters differ (the probe, on the tiny preset: up to "
+                      f"{probe.update_delta:.3g})")
     if probe.lr_changes:
         p, d, m = probe.lr_changes["example"]
         checks.append(f"lr_multiplier gives {m:.3f} instead of {d:.3f} at progress {p:.2f}, and differs from the "
@@ -237,7 +329,7 @@ def _mechanism_checks(idea: Idea, probe) -> list[str]:
     if probe.seq_len_changes:
         s = probe.seq_len_changes
         checks.append(f"seq_len starts at {s['start']} tokens on the tiny preset and reaches the full {s['full']} "
-                      f"after progress {s['until']:.2f}; the run's step count rises accordingly")
+                      f"(the tiny preset's) after progress {s['until']:.2f}; the run's step count rises accordingly")
     if probe.init_changed:
         checks.append(f"at initialisation {len(probe.init_changed)} parameters differ from the baseline's for the "
                       f"same seed, with identical names and shapes, and the batches are the same")
@@ -249,8 +341,25 @@ def _mechanism_checks(idea: Idea, probe) -> list[str]:
     return checks
 
 
-def refine(idea: Idea, probe, baseline: dict | None, budget: str = "1M") -> dict:
-    """An idea-specific plan: what changes, what effect is expected, how many seeds that needs."""
+def _capacity_risk(probe, preset: str | None, study_params: dict | None) -> str:
+    if study_params and study_params.get("added"):
+        added, base = study_params["added"], study_params["base"]
+        return (f"It adds {added:,} parameters on the {study_params['preset']} preset ({100 * added / base:.2g}% of that "
+                f"model, counted from its configuration), so an equal-token comparison partly measures extra capacity.")
+    share = probe.added_param_count / probe.base_param_count
+    on_study = "" if preset == "tiny" else (f"; the share on the study's {preset} model was not counted" if preset
+                                             else "; the share on the study's model was not counted")
+    return (f"It adds parameters ({100 * share:.2g}% of the model on the tiny preset, where the probe counted them{on_study}), "
+            f"so an equal-token comparison partly measures extra capacity.")
+
+
+def refine(idea: Idea, probe, baseline: dict | None, budget: str = "1M", preset: str | None = None,
+           study_params: dict | None = None) -> dict:
+    """An idea-specific plan: what changes, what effect is expected, how many seeds that needs.
+    `preset` names the study's preset (None: unknown); `study_params` is
+    probe.added_params_at(idea, preset) when the caller counted it. The hypothesis is the
+    prediction and the mechanism from the idea's metadata; the probe's measurements, all on
+    the tiny preset, are in "probe", never presented as facts about the study's model."""
     effect = expected_effect(idea, probe, baseline)
     seeds = ", ".join(map(str, ARM_SEEDS))
     hooks = ", ".join(idea.overridden_hooks()) or "no hook"
@@ -263,25 +372,26 @@ def refine(idea: Idea, probe, baseline: dict | None, budget: str = "1M") -> dict
                       f"power {POWER:.0%}) is {mde_sigmas(3):.2f} sigma with 3 seeds and {mde_sigmas(5):.2f} with 5, "
                       + (f"so about {seeds_needed} seeds per arm would be needed for 80% power."
                          if seeds_needed else "and no realistic number of seeds detects it."))
-    size = f"{effect['relative']:.2%}" + (f" ({effect['nats']:.4f} nats)" if effect["nats"] is not None else "")
     risks = [idea.why_it_might_not]
     if effect["sigmas"] is not None and effect["sigmas"] < mde_sigmas(5):
         risks.append(f"The expected effect ({effect['sigmas']:.2f} sigma) is below the MDE at 5 seeds "
                      f"({mde_sigmas(5):.2f} sigma): a null result is weak evidence against the idea.")
     if probe.added_params:
-        risks.append(f"It adds {probe.added_param_count:,} parameters ({probe.added_param_count / probe.base_param_count:.2%} "
-                     f"of the tiny model), so an equal-token comparison partly measures extra capacity.")
+        risks.append(_capacity_risk(probe, preset, study_params))
     if probe.lr_changes or probe.seq_len_changes:
         risks.append("A schedule acts in part of the run only, and its effect depends on the token budget.")
     if probe.inert:
         risks.append("The probe found the idea inert as trained; the experimental arm would repeat the baseline.")
     control_stats = (f" (baseline mean {baseline['mean']:.4f}, sd {baseline['std']:.4f}, n {baseline.get('n', '?')})"
                      if _sigma_known(baseline) else "")
+    same_preset = f"the same preset ({preset})" if preset else "the same preset"
     return {
-        "hypothesis": (f"{idea.title}: {probe.description}. Acting through {hooks}, it lowers final val_loss at "
-                       f"{budget} tokens by about {size} relative to the baseline. Rationale: {idea.why_it_might_work}"),
+        "hypothesis": _hypothesis(idea, probe, effect, budget, preset),
+        "probe": list(probe.facts) or ["no change found: every hook behaves as the baseline's (tiny preset)"],
+        "probe_scope": _probe_scope(preset),
         "control": f"the stored baseline runs of seeds {seeds}, flag off{control_stats}",
-        "experimental": f"--{idea.flag} true, seeds {seeds}, same data order and preset; the change: {probe.description}",
+        "experimental": (f"--{idea.flag} true, seeds {seeds}, same data order and {same_preset}; the change acts "
+                         f"through {hooks}: {idea.pitch}"),
         "expected_effect": {"nats": effect["nats"], "sigmas": effect["sigmas"], "relative": effect["relative"]},
         "success_criterion": f"{idea.success_criterion}. {power_note}",
         "failure_criteria": [

@@ -16,6 +16,12 @@ and comparing with the baseline, never by reading what the idea says about itsel
   lr_multiplier,    against the defaults on a grid of progress values.
   seq_len
 
+Every number a probe reports is measured on the tiny preset: a cheap check of the
+mechanism, not a fact about the study's model. `Probe.facts` holds them one per kind,
+each saying where it was measured. What depends on the preset and is cheap to count
+for the study's own preset, the parameters an idea adds, `added_params_at` counts on
+the meta device (no memory, no compute) for any preset.
+
 Kinds (an idea may have several):
   architecture    parameters added or removed, or different logits with equal weights
   loss            a different training loss on the same logits
@@ -66,6 +72,7 @@ class Probe:
     lr_changes: dict = field(default_factory=dict)  # points, max_abs, first, last, example
     seq_len_changes: dict = field(default_factory=dict)  # points, min, full, until
     base_param_count: int = 0
+    facts: tuple[str, ...] = ()  # the measurements, one sentence per kind, each naming the tiny preset
 
     @property
     def added_param_count(self) -> int:
@@ -101,8 +108,30 @@ def _probe(idea) -> Probe:
     facts["lr_changes"] = _probe_lr(idea, t_cfg)
     facts["seq_len_changes"] = _probe_seq_len(idea, m_cfg.seq_len)
     kinds = _classify(config_changes, facts)
-    return Probe(idea=idea.name, kinds=kinds, description=_describe(kinds, config_changes, facts),
-                 config_changes=config_changes, **facts)
+    parts = _describe(kinds, config_changes, facts)
+    return Probe(idea=idea.name, kinds=kinds,
+                 description="; ".join(parts) if parts else "no change found: every hook behaves as the baseline's",
+                 config_changes=config_changes, facts=tuple(f"{p} (tiny preset)" for p in parts), **facts)
+
+
+def added_params_at(idea, preset: str) -> dict:
+    """The parameters the idea's configure and patch_model add on `preset`, counted on the
+    meta device (shapes only: no memory, no compute): {"preset", "added", "base"}, where
+    base counts the baseline model of the preset as configured (the tokenizer's vocabulary
+    may change it slightly in a run)."""
+    from trainer.ideas import UntrustedIdea  # noqa: PLC0415
+
+    if isinstance(idea, UntrustedIdea):
+        raise ValueError(f"idea {idea.name!r} was written by a model: it is never probed in the study process")
+    configs = resolve_preset(preset, "cpu"), resolve_preset(preset, "cpu")
+    _call(idea, "configure", configs[1].model, configs[1].train)
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        base = {n: tuple(p.shape) for n, p in GPT(configs[0].model).named_parameters()}
+        model = GPT(configs[1].model)
+        _call(idea, "patch_model", model)
+        after = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    return {"preset": preset, "added": sum(math.prod(s) for n, s in after.items() if base.get(n) != s),
+            "base": sum(math.prod(s) for s in base.values())}
 
 
 # -- configs -----------------------------------------------------------------------------
@@ -305,13 +334,13 @@ def _fold(names) -> str:
     return ", ".join(sorted({re.sub(r"\.\d+(\.|$)", r".*\1", n) for n in names}))
 
 
-def _describe(kinds, config_changes: dict, f: dict) -> str:
+def _describe(kinds, config_changes: dict, f: dict) -> list[str]:
     parts = []
     if "architecture" in kinds:
         bits = []
         if f["added_params"]:
             n = sum(math.prod(s) for s in f["added_params"].values())
-            bits.append(f"adds {n:,} parameter{'s' * (n != 1)} ({100 * n / f['base_param_count']:.2g}% of the tiny model): "
+            bits.append(f"adds {n:,} parameter{'s' * (n != 1)} ({100 * n / f['base_param_count']:.2g}% of the tiny preset's model): "
                         f"{format_params(f['added_params'])}")
         if f["removed_params"]:
             bits.append(f"removes {format_params(f['removed_params'])}")
@@ -358,4 +387,4 @@ def _describe(kinds, config_changes: dict, f: dict) -> str:
         if f["optimizer_changes"] and f["optimizer_classes"][0] == f["optimizer_classes"][1]:
             bits.append("optimizer settings " + "; ".join(f["optimizer_changes"]))
         parts.append("hyperparameter: " + "; ".join(bits))
-    return "; ".join(parts) if parts else "no change found: every hook behaves as the baseline's"
+    return parts

@@ -161,11 +161,15 @@ def render_idea_log(journal: Journal) -> str:
                   f"- **Flag**: `{e.flag}`", f"- **Pitch**: {e.pitch}"]
         if e.review:
             r = e.review
+            note = r.get("rationale", {}).get("selection", "") if isinstance(r.get("rationale"), dict) else ""
             lines.append(f"- **Review**: feasibility {r['feasibility']}/5, novelty {r['novelty']}/5, "
-                         f"testability {r['testability']}/5")
+                         f"testability {r['testability']}/5" + (f". {note}" if note else ""))
         if e.plan:
-            lines += [f"- **Hypothesis**: {e.plan['hypothesis']}", f"- **Control**: {e.plan['control']}",
-                      f"- **Experimental**: {e.plan['experimental']}",
+            lines.append(f"- **Hypothesis**: {e.plan['hypothesis']}")
+            if e.plan.get("probe"):  # the catalogue's behaviour probe: measured on the tiny preset, its own label
+                scope = e.plan.get("probe_scope", "tiny preset, a mechanism check")
+                lines.append(f"- **Probe ({scope})**: " + "; ".join(e.plan["probe"]))
+            lines += [f"- **Control**: {e.plan['control']}", f"- **Experimental**: {e.plan['experimental']}",
                       f"- **Success**: {e.plan.get('success_criterion', '')}"]
         if e.implementation:
             how = "written by the research agent" if e.implementation.get("generated") else "existing module"

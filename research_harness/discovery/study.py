@@ -158,6 +158,12 @@ class Discovery(ImplementationSteps):
             raise SlotSkipped(f"{step} not needed: idea {slot} ({entry.idea}) is {entry.status}")
         return journal, entry
 
+    def preset_name(self) -> str:
+        """The preset the study's runs use (--research-preset, else the device's default)."""
+        from trainer.config import default_preset_name, resolve_device  # noqa: PLC0415
+
+        return self.settings.preset or default_preset_name(resolve_device(self.settings.device))
+
     def _context(self, journal: Journal, slot: int) -> dict:
         ws = self.runner.workspace
         report = phase1.report_path(self.runner)
@@ -221,7 +227,7 @@ class Discovery(ImplementationSteps):
         if entry.plan:
             return entry.plan
         try:
-            plan = self.agent.refine(entry.metadata, self._context(journal, slot))
+            plan = self.agent.refine(entry.metadata, {**self._context(journal, slot), "preset": self.preset_name()})
         except AgentError as exc:
             self._fail(slot, f"refinement failed: {exc}")
             raise IdeaFailed(f"refinement of {entry.idea} failed: {exc}") from None
