@@ -37,12 +37,14 @@ def paper_inputs(disc: Discovery, entry):
     if agent.transcripts is not None:
         hashes = sorted(t["hash"] for t in agent.transcripts.all())
     settings = disc.runner.settings
+    design = disc.design(journal)
     return PaperInputs(topic=entry.idea, idea={**entry.metadata, "name": entry.idea},
                        baseline=[base.records[s] for s in sorted(base.records, key=seed_order)],
                        control=control, experimental=exp, research_tokens=settings.tokens,
                        research_scale=settings.research_scale, looks=[list(x) if x else None for x in entry.looks],
-                       confirm=disc.design(journal)["confirm"], family=family, verification=entry.verification,
-                       agent={"backend": agent.backend, "model": agent.model, "transcripts": hashes})
+                       confirm=design["confirm"], family=family, verification=entry.verification,
+                       agent={"backend": agent.backend, "model": agent.model, "transcripts": hashes},
+                       null=disc.null_rates(journal))
 
 
 def archive(disc: Discovery) -> list[Path]:

@@ -144,6 +144,14 @@ def test_no_two_rooms_import_each_other():
     assert room_cycles(import_graph()) == []
 
 
+def test_reports_and_the_paper_quote_the_simulation_and_never_run_it():
+    # The null rates a report or paper quotes come from the layer that ran the study
+    # (Discovery.null_rates), so they are those of the design that ran.
+    graph = import_graph()
+    assert [f"{m} -> {t}" for m in graph if m.startswith(("research_harness.reports", "research_harness.paper"))
+            for t in graph[m] if t in ("research_harness.calibration", "research_harness.engine")] == []
+
+
 def test_the_trainer_never_imports_the_harness():
     graph = import_graph()
     assert [f"{m} -> {t}" for m in graph if m.startswith("trainer") for t in graph[m]

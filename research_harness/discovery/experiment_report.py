@@ -11,9 +11,9 @@ from types import SimpleNamespace
 from trainer.atomic import write_atomic
 
 from research_harness import baseline as phase1
-from research_harness import calibration, gates, stats
+from research_harness import gates, stats
 from research_harness.reports.experiment import ExperimentData, render
-from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, MAX_CONFIRM_SEEDS, seed_order
+from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS, seed_order
 
 
 def report_seeds(entry) -> list[int]:
@@ -39,10 +39,7 @@ def write_experiment_report(disc, entry) -> Path:
         comparison = stats.compare_arms([r["val_loss"] for r in control], [r["val_loss"] for r in exp],
                                         base.values if len(base.values) >= 2 else None)
         figure = _figure(ws, entry.idea, control, exp, list(base.records.values()))
-    design = disc.design()
-    rates = calibration.null_rates(confirm=bool(design.get("confirm")),
-                                   max_confirm_seeds=design.get("max_confirm_seeds", MAX_CONFIRM_SEEDS)) \
-        if entry.decisions else None
+    rates = disc.null_rates() if entry.decisions else None
     module = entry.implementation.get("module")
     data = ExperimentData(entry=entry, settings=runner.settings, module=ws.shown_path(module) if module else None,
                           control=control, experimental=exp, failed=failed, baseline=list(base.records.values()),

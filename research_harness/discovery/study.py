@@ -363,6 +363,15 @@ class Discovery(ImplementationSteps):
         return journal.design or {"confirm": self.settings.confirm,
                                   "max_confirm_seeds": self.settings.max_confirm_seeds}
 
+    def null_rates(self, journal: Journal | None = None) -> dict:
+        """The simulated rates of this study's design with no true effect, which its reports
+        and paper quote (the engine's simulation, :mod:`research_harness.calibration`)."""
+        from research_harness import calibration  # noqa: PLC0415 - the simulation only when a report needs it
+
+        design = self.design(journal)
+        return calibration.null_rates(confirm=bool(design.get("confirm")),
+                                      max_confirm_seeds=int(design.get("max_confirm_seeds", MAX_CONFIRM_SEEDS)))
+
     def family_p(self, journal: Journal, entry: Entry) -> list[float]:
         """The exploratory look-adjusted p of the study's other ideas that reached a gate."""
         return [gates.idea_p(self.look_pairs(other)) for other in journal.entries

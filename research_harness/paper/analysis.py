@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from research_harness import calibration, gates, stats
+from research_harness import gates, stats
 from research_harness.facts import RunFacts, config_differences, run_facts
 from research_harness.paper.model import PaperInputs, validate_inputs
 from research_harness.workspace import seed_order
@@ -84,5 +84,5 @@ def analyze(inputs: PaperInputs) -> Analysis:
         inputs=inputs, baseline=base, control=ctrl, experimental=exp, base=stats.summarize(vals(base)),
         cmp=stats.compare_arms(vals(ctrl), vals(exp), vals(base)), paired=stats.paired_t(vals(ctrl), vals(exp)),
         evidence=evidence, decision=decision, look_tests=tests, facts=run_facts([*base, *ctrl, *exp]),
-        config_diff=config_differences(ctrl, exp), null=calibration.null_rates(confirm=inputs.confirm),
+        config_diff=config_differences(ctrl, exp), null=dict(inputs.null),
     )

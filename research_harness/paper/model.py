@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+NULL_KEYS = ("p_paper", "p_paper_per_idea", "p_paper_first_look_per_idea", "p_confirmed", "mean_gate_d_of_papers",
+             "n_studies", "confirm", "rho", "seed")
 MIN_SEEDS = 3  # every claim rests on at least this many seeds per arm
 
 
@@ -28,7 +30,10 @@ class PaperInputs:
     computed from those seeds alone.
     `verification`: the idea's flag-off verification as the journal holds it.
     `agent`: the research agent that drafted and reviewed ({"backend", "model",
-    "transcripts": [hashes]}). `research_scale` is False below the workflow's budget."""
+    "transcripts": [hashes]}). `research_scale` is False below the workflow's budget.
+    `null`: the simulated rates of this study's design with no true effect
+    (:func:`research_harness.calibration.null_rates`), computed by the workflow that ran it:
+    the paper quotes them and never simulates."""
 
     topic: str
     idea: dict
@@ -42,6 +47,7 @@ class PaperInputs:
     family: list[dict] = field(default_factory=list)
     verification: dict = field(default_factory=dict)
     agent: dict = field(default_factory=lambda: {"backend": "catalogue", "model": None, "transcripts": []})
+    null: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -100,5 +106,13 @@ def validate_inputs(inputs: PaperInputs) -> None:
     if any(name in (r.get("flags") or []) for r in inputs.control) or \
             any(name not in (r.get("flags") or []) for r in inputs.experimental):
         raise PaperInputError(f"the control arm must run without --use_{name} and the experimental arm with it")
+    missing = [k for k in NULL_KEYS if k not in inputs.null]
+    if missing:
+        raise PaperInputError(f"the simulated null rates lack {', '.join(missing)}; pass "
+                              "null=research_harness.calibration.null_rates(confirm=..., max_confirm_seeds=...) of the "
+                              "study's design")
+    if bool(inputs.null["confirm"]) != bool(inputs.confirm):
+        raise PaperInputError(f"the null rates were simulated with confirm={inputs.null['confirm']}, but the study's "
+                              f"design has confirm={inputs.confirm}; simulate the design that ran")
     if not inputs.looks or not inputs.looks[0]:
         raise PaperInputError("no look of the gate is recorded; the paper needs the seeds of each look the gate took")

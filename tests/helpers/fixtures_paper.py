@@ -11,6 +11,7 @@ import hashlib
 
 import numpy as np
 
+from research_harness.calibration import null_rates
 from research_harness.paper import PaperInputs
 from research_harness.workspace import CONFIRMATION_SEEDS as _CONFIRMATION_SEEDS
 
@@ -116,4 +117,5 @@ def make_inputs(*, topic: str = "value_residual", n_arm: int = 3, improvement: f
     if fresh:
         looks = [*looks, None][:2] + [list(CONFIRMATION_SEEDS[:fresh])]
     return PaperInputs(topic=topic, idea=dict(IDEA), baseline=baseline, control=control, experimental=experimental,
-                       research_tokens=tokens, research_scale=research_scale, looks=looks, confirm=bool(fresh))
+                       research_tokens=tokens, research_scale=research_scale, looks=looks, confirm=bool(fresh),
+                       null=null_rates(confirm=bool(fresh)))
