@@ -39,8 +39,11 @@ def workflow_seeds() -> set[int]:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
+    from trainer.config import PRESETS, resolve_device
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="cpu-small", help="trainer preset (default cpu-small, the CPU study's)")
+    parser.add_argument("--preset", default="cpu-small", choices=sorted(PRESETS),
+                        help="trainer preset (default cpu-small, the CPU study's)")
     parser.add_argument("--tokens", type=int, default=1_000_000, help="tokens per run (default 1000000, the "
                                                                       "research scale)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
@@ -52,6 +55,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.tokens <= 0:
         parser.error(f"--tokens must be positive, got {args.tokens}")
+    try:
+        resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        parser.error(f"--device: {exc}")
     if len(set(args.seeds)) < 2 or len(set(args.seeds)) != len(args.seeds):
         parser.error(f"--seeds needs at least 2 distinct seeds, got {args.seeds}")
     clash = sorted(set(args.seeds) & workflow_seeds()) + [s for s in args.seeds if s >= 100_000]

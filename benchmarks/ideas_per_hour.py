@@ -324,8 +324,10 @@ def print_figures(out: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from trainer.config import PRESETS, resolve_device
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="tiny",
+    p.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
                    help="trainer preset: tiny (CPU tests), cpu-small, gpu-88m (default tiny)")
     p.add_argument("--tokens", type=int, default=None,
                    help="training tokens per run (default 3000 at tiny, else 1000000, the research scale)")
@@ -344,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         args.tokens = 3000 if args.preset == "tiny" else 1_000_000
     if args.tokens <= 0:
         p.error(f"--tokens must be positive, got {args.tokens}")
+    try:
+        resolve_device(args.device)
+    except (ValueError, RuntimeError) as exc:
+        p.error(f"--device: {exc}")
     if args.sandbox == "bwrap":
         from research_harness.sandbox import bwrap
 
