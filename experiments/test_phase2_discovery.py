@@ -89,7 +89,8 @@ class IdeaSlot:
         record_property("research_note", f"idea {self.slot} ({entry.idea}) gate at 3 seeds: d = {decision['d']:.3f} "
                                          f"-> {decision['decision']}; {entry.verdict}")
         if decision["decision"] == Decision.NOISE.value:
-            pytest.xfail(f"{entry.idea}: Cohen's d = {decision['d']:.3f} < 0.2: noise; marked Failed, next idea")
+            pytest.xfail(f"{entry.idea}: Cohen's d = {decision['d']:.3f} < 0.2, the gate's decision is noise "
+                         f"({entry.verdict}); marked Failed, next idea")
 
     @pytest.mark.parametrize("seed", EXTENSION_SEEDS, ids=seed_ids)
     def test_extension_control(self, seed, discovery, record_run):
