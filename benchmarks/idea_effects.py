@@ -9,6 +9,10 @@ process. The seeds (default 50001-50003) are disjoint from every seed the workfl
 gate's 42-1024, the confirmation's 10001-10050, the A/A phase's 100000 onwards): a prior
 measured on the study's own seeds would be the study's result, not a prior.
 
+`--write-priors` stores the result as the offline catalogue's priors
+(research_harness/agent/measured_priors.json, with each idea's source fingerprint: a prior
+is used only while the idea's code is the code measured; research_harness.agent.priors).
+
 Each finished run is appended to ``<out>/runs.jsonl`` at once and never trained again, so a
 killed invocation resumes where it stopped. The table (markdown, and ``<out>/effects.json``)
 gives per idea the mean paired improvement in nats (control minus experimental: positive
@@ -52,6 +56,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "idea_effects"),
                         help="folder for runs.jsonl (resumable) and effects.json")
+    parser.add_argument("--write-priors", action="store_true",
+                        help="also store the result as the catalogue's priors "
+                             "(research_harness/agent/measured_priors.json); only for the default corpus")
     args = parser.parse_args(argv)
     if args.tokens <= 0:
         parser.error(f"--tokens must be positive, got {args.tokens}")
@@ -118,7 +125,10 @@ def measure(args: argparse.Namespace, log=print) -> dict:
         rows.append({"idea": name, "mean_improvement_nats": paired.mean_diff, "ci95": list(paired.ci),
                      "relative": paired.mean_diff / base_mean, "cohens_d": stats.cohens_d(control, exp),
                      "expected_gain_guessed": registry[name].expected_gain, "val_loss": exp})
+    from trainer.record import trainer_code_fingerprint
+
     return {"preset": args.preset, "tokens": args.tokens, "device": args.device, "seeds": list(args.seeds),
+            "trainer_fingerprint": trainer_code_fingerprint(),
             "baseline": {"val_loss": control, "mean": base_mean}, "ideas": rows,
             "command": "python benchmarks/idea_effects.py " + " ".join(sys.argv[1:])}
 
@@ -143,6 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(args)
     Path(args.out, "effects.json").write_text(json.dumps(result, indent=2))
     print(table(result))
+    if args.write_priors:
+        from research_harness.agent.priors import MEASURED_FILE, table_from_effects
+        from trainer.ideas import discover_ideas
+
+        MEASURED_FILE.write_text(json.dumps(table_from_effects(result, discover_ideas()), indent=2) + "\n")
+        print(f"priors written to {MEASURED_FILE.relative_to(ROOT)}")
     return 0
 
 

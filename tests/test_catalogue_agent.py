@@ -11,12 +11,33 @@ from pathlib import Path
 import pytest
 
 from research_harness import stats
-from research_harness.agent import catalogue
+from research_harness.agent import catalogue, priors
 from research_harness.agent.probe import probe
 from trainer.ideas import discover_ideas
 from trainer.ideas.base import Idea
 
 BASELINE = {"mean": 5.0, "std": 0.02, "n": 5}
+
+
+@pytest.fixture(autouse=True)
+def guessed_priors(tmp_path, monkeypatch):
+    """The scoring and wording tests run on the ideas' own expected_gain guesses, so they do
+    not move when the measured priors are regenerated; the tests of measured priors give
+    their own table (`measured`)."""
+    monkeypatch.setattr(priors, "MEASURED_FILE", tmp_path / "no_measured_priors.json")
+
+
+def measured(monkeypatch, tmp_path, ideas: dict[str, Idea], relative: dict[str, float]) -> dict:
+    """A priors file as benchmarks/idea_effects.py --write-priors writes it, for `relative`."""
+    effects = {"preset": "cpu-small", "tokens": 1_000_000, "device": "cpu", "seeds": [50001, 50002, 50003],
+               "baseline": {"mean": 4.4}, "command": "python benchmarks/idea_effects.py",
+               "ideas": [{"idea": n, "relative": r, "ci95": [4.4 * r - 0.01, 4.4 * r + 0.01],
+                          "mean_improvement_nats": 4.4 * r, "cohens_d": 3.0} for n, r in relative.items()]}
+    table = priors.table_from_effects(effects, ideas)
+    path = tmp_path / "measured_priors.json"
+    path.write_text(json.dumps(table))
+    monkeypatch.setattr(priors, "MEASURED_FILE", path)
+    return table
 STATUSES = ("Backlog", "Under Review", "Ready to Test", "Testing", "Validated", "Not confirmed",
             "Proceeded (preliminary)", "Inconclusive", "Failed", "Archived")
 
@@ -363,7 +384,8 @@ def test_refine_builds_an_idea_specific_plan(builtins, probes):
     gated = plans["gated_attention"]
     assert "2 x 1,024" in " ".join(gated["probe"]) and "2 x 1,024" in " ".join(gated["mechanism_check"])
     assert "2 x 1,024" not in gated["experimental"], "a tiny-preset count is not the study's change"
-    assert gated["expected_effect"] == {"nats": pytest.approx(0.025), "sigmas": pytest.approx(1.25), "relative": 0.005}
+    assert gated["expected_effect"] == {"nats": pytest.approx(0.025), "sigmas": pytest.approx(1.25), "relative": 0.005,
+                                        "prior": "the idea's own guess, not measured"}
     assert builtins["gated_attention"].why_it_might_not in gated["risks"]
     assert gated["seeds_for_power"] == stats.seeds_for_power(1.25)
     assert "CautiousAdamW" in " ".join(plans["cautious"]["mechanism_check"])
@@ -529,3 +551,49 @@ def test_every_idea_is_reached_with_a_strong_user_idea_in_the_pool(builtins, pro
     assert eligible == set(selected), f"never selected: {sorted(eligible - set(selected))}"
     alone, _ = reached(builtins, probes)
     assert {n for n, i in builtins.items() if not i.calibration_only} == set(alone)
+
+
+def test_a_measured_prior_of_the_present_code_replaces_the_guess_and_says_so(builtins, probes, monkeypatch, tmp_path):
+    """The catalogue's priors are measurements when one of the idea's present code exists: the
+    hypothesis says where the number comes from, a measured loss makes an idea untestable
+    (it is then selected only when nothing testable remains), and an idea whose code changed
+    since it was measured falls back to its own guess, saying why."""
+    measured(monkeypatch, tmp_path, builtins, {"gated_attention": 0.012, "cautious": -0.003})
+    gated = catalogue.refine(builtins["gated_attention"], probes["gated_attention"], BASELINE, preset="cpu-small")
+    assert gated["expected_effect"]["relative"] == 0.012 and gated["expected_effect"]["nats"] == pytest.approx(0.06)
+    assert "1.20% (0.0600 nats) lower than the baseline's (prior measured on the default corpus, cpu-small at " \
+           "1,000,000 tokens, 95% CI [+0.97%, +1.43%]; on other data it is only a prior)" in gated["hypothesis"]
+    assert gated["hypothesis"].count(". ") <= 1
+    hurt = catalogue.refine(builtins["cautious"], probes["cautious"], BASELINE, preset="cpu-small")
+    assert "0.30% (0.0150 nats) higher than the baseline's (prior measured" in hurt["hypothesis"]
+    assert "the prior predicts a higher val_loss" in hurt["success_criterion"]
+    scores = [catalogue.score(builtins[n], probes[n], BASELINE, set()) for n in ("cautious", "gated_attention")]
+    assert [s["testability"] for s in scores] == [catalogue.UNTESTABLE, 5]
+    assert "measured prior" in scores[0]["rationale"]["testability"]
+    assert "predicts a higher val_loss" in scores[0]["rationale"]["testability"]
+    assert catalogue.select(scores, seed=0, slot=1) == "gated_attention"
+    guessed = catalogue.refine(builtins["wsd_schedule"], probes["wsd_schedule"], BASELINE, preset="cpu-small")
+    assert "(the idea's own guess, not measured)" in guessed["hypothesis"]
+
+    edited = tmp_path / "gated_attention.py"
+    edited.write_text(Path(builtins["gated_attention"].source_file).read_text() + "\nEDITED = 1\n")
+    changed = priors.prior(Idea(**{**vars(builtins["gated_attention"]), "source_file": str(edited)}))
+    assert not changed.measured and changed.relative == builtins["gated_attention"].expected_gain
+    assert "its code changed since it was measured" in changed.source
+
+
+def test_the_shipped_priors_are_measurements_of_every_builtin_ideas_present_code(builtins):
+    """research_harness/agent/measured_priors.json covers every built-in idea and was measured
+    on its present code: an edited idea needs `python benchmarks/idea_effects.py --write-priors`
+    (otherwise its prior silently falls back to the guess)."""
+    table = priors._read(Path(priors.__file__).with_name("measured_priors.json"))
+    research = {n for n, i in builtins.items() if not i.calibration_only}
+    assert set(table["ideas"]) == research
+    stale = sorted(n for n in research if table["ideas"][n]["source_fingerprint"] != priors.idea_fingerprint(builtins[n]))
+    assert not stale, f"re-measure {stale}: python benchmarks/idea_effects.py --ideas {' '.join(stale)} --write-priors"
+    from research_harness.workspace import BASELINE_SEEDS, CONFIRMATION_SEEDS
+
+    assert not set(table["seeds"]) & {*BASELINE_SEEDS, *CONFIRMATION_SEEDS} and max(table["seeds"]) < 100_000
+    for row in table["ideas"].values():
+        lo, hi = row["ci95_relative"]
+        assert lo <= row["relative"] <= hi

@@ -28,11 +28,14 @@ Reviewing (`score`), integers 0-5 with a sentence of numbers for each:
                which changes when, not what; 4 for a new mechanism of any kind, an update rule,
                a loss or an architecture change (new parameters or different outputs for the
                same weights); +1 when two of those mechanisms are combined.
-  testability  whether the expected effect, expected_gain x baseline mean val_loss in nats
+  testability  whether the expected effect, the prior x baseline mean val_loss in nats
                (0 when the probe found the idea inert), reaches the minimum detectable effect
                of a one-sided two-sample t-test at alpha 0.05 and 80% power: 5 with 3 seeds
-               per arm, 4 with 5, 3 with 10, 2 with 20, 1 otherwise. Without a baseline the
-               noise is unknown and the score is 3.
+               per arm, 4 with 5, 3 with 10, 2 with 20, 1 otherwise (a negative prior, an
+               idea measured to raise val_loss, is 1). Without a baseline the noise is
+               unknown and the score is 3. The prior (research_harness.agent.priors) is the
+               effect benchmarks/idea_effects.py measured on the default corpus for a
+               built-in idea's present code, else the idea's own expected_gain guess.
 Selecting (`select`): the highest total among feasible and novel candidates, where totals
 within TIE_MARGIN (1) point of the best count as tied (testability rests on a guessed
 prior and the bands are coarse: a one-point lead is no reason never to try the other);
@@ -45,8 +48,8 @@ built-in idea is selected in some slot for some seed, an untestable one only in 
 where no testable candidate remains (tests/test_catalogue_agent.py).
 Refining (`refine`): a plan built from the idea's metadata and its probe. The hypothesis is
 at most two sentences: the predicted change in final val_loss at the study's budget and
-preset (the expected_gain prior; "no lower" for a zero prior, "no change" for an inert
-idea), then the mechanism, the first sentence of the idea's why_it_might_work. The probe's
+preset (the prior, with where it comes from; "higher" for a negative one, "no lower" for a
+zero one, "no change" for an inert idea), then the mechanism, the first sentence of the idea's why_it_might_work. The probe's
 measurements, all made on the tiny preset, are `plan["probe"]` (one fact per kind, each
 labelled "tiny preset") with `plan["probe_scope"]` saying it is a mechanism check separate
 from the study's preset; no tiny-preset figure is presented as a fact about the study's
@@ -64,6 +67,7 @@ from pathlib import Path
 
 import trainer.ideas
 from research_harness import stats
+from research_harness.agent import priors
 from research_harness.agent.probe import OPT_STEPS, format_params
 from research_harness.workspace import ARM_SEEDS, EXTENSION_SEEDS
 from trainer.ideas.base import Idea
@@ -148,12 +152,16 @@ def mde_sigmas(n: int) -> float:
 
 
 def expected_effect(idea: Idea, probe, baseline: dict | None) -> dict:
-    """The prior's effect: relative, in nats and in baseline sigmas (None without a baseline)."""
-    relative = 0.0 if probe.inert else max(0.0, float(idea.expected_gain))
-    if not _sigma_known(baseline):
-        return {"relative": relative, "nats": None, "sigmas": None}
-    nats = relative * float(baseline["mean"])
-    return {"relative": relative, "nats": nats, "sigmas": nats / float(baseline["std"])}
+    """The prior's effect (signed: positive lowers val_loss): relative, in nats and in
+    baseline sigmas (None without a baseline), and whether it was measured."""
+    prior = priors.prior(idea)
+    relative = 0.0 if probe.inert else prior.relative
+    out = {"relative": relative, "measured": prior.measured and not probe.inert, "prior": prior.source,
+           "nats": None, "sigmas": None}
+    if _sigma_known(baseline):
+        out["nats"] = relative * float(baseline["mean"])
+        out["sigmas"] = out["nats"] / float(baseline["std"])
+    return out
 
 
 def _sigma_known(baseline: dict | None) -> bool:
@@ -194,18 +202,24 @@ def _testability(idea: Idea, probe, baseline: dict | None) -> tuple[int, str, di
     effect = expected_effect(idea, probe, baseline)
     if effect["sigmas"] is None:
         return 3, ("The baseline sigma is unknown (no baseline runs yet), so detectability at 1M tokens cannot be "
-                   f"judged: 3 of 5 (expected gain {effect['relative']:.2%})."), effect
+                   f"judged: 3 of 5 (expected gain {effect['relative']:.2%}, {_prior_kind(effect)})."), effect
     mdes = {n: mde_sigmas(n) for n, _ in SEED_STEPS}
     points = next((p for n, p in SEED_STEPS if effect["sigmas"] >= mdes[n]), 1)
     why = "the probe found the idea inert, so " if probe.inert else ""
     needed = next((f"reaches the MDE at {n} seeds per arm" for n, p in SEED_STEPS if p == points),
+                  "predicts a higher val_loss, so no number of seeds makes it a gain" if effect["sigmas"] < 0 else
                   f"is below the MDE even at 20 seeds per arm ({mdes[20]:.2f} sigma)")
-    return points, (f"{why}Expected effect {effect['relative']:.2%} x {baseline['mean']:.4g} = {effect['nats']:.4f} nats "
+    return points, (f"{why}Expected effect ({_prior_kind(effect)}) {effect['relative']:.2%} x {baseline['mean']:.4g} "
+                    f"= {effect['nats']:.4f} nats "
                     f"= {effect['sigmas']:.2f} baseline sigma (sigma {baseline['std']:.4g}); one-sided MDE at "
                     f"alpha {ALPHA}, power {POWER:.0%}: {mdes[3]:.2f} sigma at 3 seeds, {mdes[5]:.2f} at 5; "
                     f"it {needed}: {points}/5"
                     + ("; untestable, so it is selected only when no testable candidate remains." if points <= UNTESTABLE
                        else ".")), effect
+
+
+def _prior_kind(effect: dict) -> str:
+    return "measured prior" if effect.get("measured") else "guessed prior"
 
 
 def score(idea: Idea, probe, baseline: dict | None, tried: set[str]) -> dict:
@@ -288,9 +302,11 @@ def _hypothesis(idea: Idea, probe, effect: dict, budget: str, preset: str | None
         prediction = (f"Prediction: final val_loss at {where} does not change, because nothing the trainer runs "
                       f"differs from the baseline with --{idea.flag} on")
         return f"{prediction}. Intended mechanism: {_mechanism(idea)}"
-    if effect["relative"] > 0:
-        size = f"{effect['relative']:.2%}" + (f" ({effect['nats']:.4f} nats)" if effect["nats"] is not None else "")
-        prediction = f"Prediction: with --{idea.flag} on, final val_loss at {where} is about {size} lower than the baseline's"
+    size = f"{abs(effect['relative']):.2%}" + (f" ({abs(effect['nats']):.4f} nats)" if effect["nats"] is not None else "")
+    if effect["relative"] != 0:
+        direction = "lower" if effect["relative"] > 0 else "higher"
+        prediction = (f"Prediction: with --{idea.flag} on, final val_loss at {where} is about {size} {direction} than "
+                      f"the baseline's ({effect['prior']})")
     else:
         prediction = (f"Prediction: with --{idea.flag} on, final val_loss at {where} is no lower than the baseline's "
                       f"(the idea's prior expects no gain at this scale; a gain would be a surprise)")
@@ -371,7 +387,8 @@ def refine(idea: Idea, probe, baseline: dict | None, budget: str = "1M", preset:
         power_note = (f"The expected effect is {effect['sigmas']:.2f} sigma; the one-sided MDE (alpha {ALPHA}, "
                       f"power {POWER:.0%}) is {mde_sigmas(3):.2f} sigma with 3 seeds and {mde_sigmas(5):.2f} with 5, "
                       + (f"so about {seeds_needed} seeds per arm would be needed for 80% power."
-                         if seeds_needed else "and no realistic number of seeds detects it."))
+                         if seeds_needed else "and no realistic number of seeds detects it"
+                         + (" (the prior predicts a higher val_loss)." if effect["sigmas"] < 0 else ".")))
     risks = [idea.why_it_might_not]
     if effect["sigmas"] is not None and effect["sigmas"] < mde_sigmas(5):
         risks.append(f"The expected effect ({effect['sigmas']:.2f} sigma) is below the MDE at 5 seeds "
@@ -392,7 +409,8 @@ def refine(idea: Idea, probe, baseline: dict | None, budget: str = "1M", preset:
         "control": f"the stored baseline runs of seeds {seeds}, flag off{control_stats}",
         "experimental": (f"--{idea.flag} true, seeds {seeds}, same data order and {same_preset}; the change acts "
                          f"through {hooks}: {idea.pitch}"),
-        "expected_effect": {"nats": effect["nats"], "sigmas": effect["sigmas"], "relative": effect["relative"]},
+        "expected_effect": {"nats": effect["nats"], "sigmas": effect["sigmas"], "relative": effect["relative"],
+                            "prior": effect["prior"]},
         "success_criterion": f"{idea.success_criterion}. {power_note}",
         "failure_criteria": [
             f"d < 0.2 on seeds {seeds}: noise; the idea is marked Failed",

@@ -81,8 +81,10 @@ class Review(TypedDict):
 class ExpectedEffect(TypedDict):
     # The openai backend requires both numbers; a backend that computes them from a
     # stored baseline may give None while none exists. Extra keys (e.g. "relative") are fine.
-    nats: float | None  # predicted reduction of final val_loss (>= 0; 0 = no effect expected)
-    sigmas: float | None  # the same reduction in units of the baseline's seed-to-seed std (>= 0)
+    # Predicted reduction of final val_loss (0 = no effect expected). A model's reply gives it
+    # >= 0; the catalogue's measured prior of an idea that raised val_loss is negative.
+    nats: float | None
+    sigmas: float | None  # the same reduction in units of the baseline's seed-to-seed std
 
 
 class Refinement(TypedDict):
