@@ -37,9 +37,9 @@ Reviewing (`score`), integers 0-5 with a sentence of numbers for each:
                effect benchmarks/idea_effects.py measured on the default corpus for a
                built-in idea's present code, else the idea's own expected_gain guess.
 Selecting (`select`): the highest total among feasible and novel candidates, where totals
-within TIE_MARGIN (1) point of the best count as tied (testability rests on a guessed
-prior and the bands are coarse: a one-point lead is no reason never to try the other);
-ties are broken by a draw seeded by (seed, slot), never by name. An untestable candidate
+within TIE_MARGIN (1) point of the best count as tied (testability rests on a prior, at
+best measured on 3 seeds of the default corpus, and the bands are coarse: a one-point lead
+is no reason never to try the other); ties are broken by a draw seeded by (seed, slot), never by name. An untestable candidate
 (testability UNTESTABLE, 1: not detectable even with 20 seeds per arm) is not selected
 while a testable one remains, whatever its total; when every candidate is untestable the
 same policy picks among them and `selection_note` says so (the catalogue agent adds it to
@@ -49,8 +49,8 @@ where no testable candidate remains (tests/test_catalogue_agent.py).
 Refining (`refine`): a plan built from the idea's metadata and its probe. The hypothesis is
 at most two sentences: the predicted change in final val_loss at the study's budget and
 preset (the prior, with where it comes from; "higher" for a negative one, "no lower" for a
-zero one, "no change" for an inert idea), then the mechanism, the first sentence of the idea's why_it_might_work. The probe's
-measurements, all made on the tiny preset, are `plan["probe"]` (one fact per kind, each
+zero one, "no change" for an inert idea), then the mechanism, the first sentence of the
+idea's why_it_might_work. The probe's measurements, all made on the tiny preset, are `plan["probe"]` (one fact per kind, each
 labelled "tiny preset") with `plan["probe_scope"]` saying it is a mechanism check separate
 from the study's preset; no tiny-preset figure is presented as a fact about the study's
 model. The parameters an idea adds are counted on the study's preset when the caller gives
@@ -82,8 +82,8 @@ ALPHA, POWER = 0.05, 0.80
 STATUS_FACTOR = {"Failed": 0.5, "Inconclusive": 2.0, "Proceeded (preliminary)": 2.0}
 USER_WEIGHT = 3.0
 # Totals within this many points of the best are a tie at the resolution of the scores:
-# testability rests on a guessed prior and the bands are coarse, so a one-point lead is
-# not a reason to never try the other idea.
+# testability rests on a prior (at best 3 seeds on the default corpus) and the bands are
+# coarse, so a one-point lead is not a reason to never try the other idea.
 TIE_MARGIN = 1
 BUILTIN_DIR = Path(trainer.ideas.__file__).resolve().parent
 
