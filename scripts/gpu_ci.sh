@@ -46,7 +46,10 @@ python3 -c "import research_harness, trainer; print('[gpu_ci] research_harness f
 failed=()
 step() { local name=$1; shift; echo "[gpu_ci] step: $name"; if ! "$@"; then failed+=("$name"); echo "[gpu_ci] FAILED: $name"; fi; }
 
-export TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)   # a cold compile cache: the first-run figure is honest
+# A cold compile cache for step 1: its first run's compile figure is the cold one. Step 2
+# runs on the cache step 1 filled (same code, same shapes): phase 1's five seeds there are
+# the warm-cache figure.
+export TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)
 step speed bash -c "set -o pipefail; python3 benchmarks/train_speed.py --preset gpu-88m --tokens 1000000 --seeds 5 --rerun 2 --profile 10 \
   --json '$OUT/bench_88m.json' 2>&1 | tee '$OUT/bench_88m.txt'"
 
