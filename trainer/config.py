@@ -64,6 +64,11 @@ class TrainConfig:
         if self.dtype not in ("auto", "bf16", "fp32"):
             raise ValueError(f"dtype must be auto, bf16 or fp32, got {self.dtype!r}")
 
+    def compiles(self, device) -> bool:
+        """Whether a run on `device` is compiled (the model's step and Muon's update)."""
+        kind = getattr(device, "type", str(device).split(":")[0])
+        return self.compile == "on" or (self.compile == "auto" and kind == "cuda")
+
 
 @dataclass(frozen=True)
 class Preset:

@@ -23,7 +23,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, (x.size(-1),), self.weight, self.eps)
+        # Under bf16 autocast x arrives in bf16 and the gain is fp32: with mixed dtypes
+        # rms_norm falls back to its unfused path (and warns), so the gain follows x.
+        return F.rms_norm(x, (x.size(-1),), self.weight.to(x.dtype), self.eps)
 
 
 class Rotary(nn.Module):

@@ -48,16 +48,32 @@ def muon_update(params: list[torch.Tensor], grads: list[torch.Tensor], bufs: lis
         torch._foreach_sub_([params[i] for i in idx], orthogonal.unbind(0))
 
 
+_COMPILED_UPDATE = None
+
+
+def compiled_muon_update():
+    """muon_update compiled once per process and shared by every Muon: the guards are on the
+    matrices' shapes and dtypes, not on which tensors they are, so the optimizers of the
+    next run (same model, fresh momentum buffers) reuse the graph, and the lr tensor is an
+    input, so the schedule recompiles nothing."""
+    global _COMPILED_UPDATE
+    if _COMPILED_UPDATE is None:
+        _COMPILED_UPDATE = torch.compile(muon_update, dynamic=False)
+    return _COMPILED_UPDATE
+
+
 class Muon(torch.optim.Optimizer):
     """Momentum, then orthogonalise the update; scaled so tall and wide matrices move alike.
-    The step is batched (muon_update); the state stays per parameter (`momentum_buffer`),
-    so state_dict, load_state_dict and editable param_groups work as for any optimizer."""
+    The step is batched (muon_update), and compiled when `compiled` (the run's model is);
+    the state stays per parameter (`momentum_buffer`), so state_dict, load_state_dict and
+    editable param_groups work as for any optimizer."""
 
     def __init__(self, params, lr: float = 0.02, momentum: float = 0.95, nesterov: bool = True,
-                 weight_decay: float = 0.0, ns_steps: int = 5):
+                 weight_decay: float = 0.0, ns_steps: int = 5, compiled: bool = False):
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay,
                                       ns_steps=ns_steps))
         self._held_lr: dict[int, torch.Tensor] = {}
+        self._update = compiled_muon_update() if compiled else muon_update
 
     def _lr_tensor(self, index: int, group: dict, device: torch.device) -> torch.Tensor:
         """The group's lr in a 0-d tensor kept for the group, refilled every step from
@@ -77,7 +93,7 @@ class Muon(torch.optim.Optimizer):
             for p in params:
                 if "momentum_buffer" not in self.state[p]:
                     self.state[p]["momentum_buffer"] = torch.zeros_like(p)
-            muon_update(params, [p.grad for p in params], [self.state[p]["momentum_buffer"] for p in params],
+            self._update(params, [p.grad for p in params], [self.state[p]["momentum_buffer"] for p in params],
                         self._lr_tensor(index, group, params[0].device), group["momentum"], group["nesterov"],
                         group["weight_decay"], group["ns_steps"])
 
@@ -96,7 +112,8 @@ def build_optimizers(model: torch.nn.Module, cfg: TrainConfig, device: torch.dev
     muon_params, adamw_params = split_params(model)
     opts: list[torch.optim.Optimizer] = []
     if muon_params:
-        opts.append(Muon(muon_params, lr=cfg.muon_lr, momentum=cfg.muon_momentum, weight_decay=cfg.weight_decay))
+        opts.append(Muon(muon_params, lr=cfg.muon_lr, momentum=cfg.muon_momentum, weight_decay=cfg.weight_decay,
+                         compiled=cfg.compiles(device)))
     if adamw_params:
         # One fused kernel on CUDA; elsewhere foreach: a few calls for all parameters, not ~16 each.
         impl = {"fused": True} if device.type == "cuda" else {"foreach": True}

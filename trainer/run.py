@@ -162,7 +162,7 @@ class TrainingSession:
             idea.patch_model(self.model)
         self.model.to(self.device)
         self.param_counts = self.model.num_params()
-        self.compiled = self.train_cfg.compile == "on" or (self.train_cfg.compile == "auto" and self.device.type == "cuda")
+        self.compiled = self.train_cfg.compiles(self.device)
         self.forward = torch.compile(self.model) if self.compiled else self.model
         # Tokens live on the device: batches are gathered there, no loader in the loop.
         self.train_tokens_t = torch.from_numpy(self.data.train.astype(np.int64)).to(self.device)
