@@ -44,9 +44,11 @@ def test_the_closing_phases_without_a_proceeding_idea_skip_the_paper_and_say_so(
 @pytest.mark.slow
 def test_pytest_experiments_unattended_reaches_the_paper_and_the_archive(study):
     """Phases 0-4 in one unattended session (about 45 s on one core): with the catalogue's
-    default seed, idea 1 (value_residual) fails the gate and idea 2 (cautious) passes it at
-    these 3,000-token runs, so the paper is written and phase 4 archives idea 1's report.
-    CPU training is bit-deterministic, so this outcome is fixed for a given torch build."""
+    default seed and the shipped measured priors, ideas 1 and 2 (layerscale, sandwich_norm)
+    fail the gate at these 3,000-token runs and idea 3 (cautious) passes it, so the paper is
+    written and phase 4 archives the failed ideas' reports. CPU training is bit-deterministic,
+    so the outcome is fixed for a given torch build; the test asserts its shape, not the names:
+    the ideas before the one that proceeded failed, and none ran after it."""
     extra = [] if shutil.which("pdflatex") else ["--deselect", "experiments/test_phase3_paper.py::test_paper_pdf"]
     result = study.runpytest_subprocess("experiments", "--research-no-confirm", "-v", "-rsx", *ARGS, *extra)
     out = result.stdout.str()
@@ -54,7 +56,10 @@ def test_pytest_experiments_unattended_reaches_the_paper_and_the_archive(study):
     assert result.ret == 0 and outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, out
     for phase in ("phase0_smoke", "phase1_baseline"):
         assert f"experiments/test_{phase}.py::" in out and "PASSED" in out
-    assert _outcome(result, "experiments/test_phase2_discovery.py::TestIdea2::test_gate") == "PASSED", out
+    gates = [_outcome(result, f"experiments/test_phase2_discovery.py::TestIdea{slot}::test_gate") for slot in (1, 2, 3)]
+    assert "PASSED" in gates, gates
+    passed_at = gates.index("PASSED")
+    assert gates[:passed_at] == ["XFAIL"] * passed_at and all(g == "SKIPPED" for g in gates[passed_at + 1:]), gates
     assert _outcome(result, "experiments/test_phase3_paper.py::test_paper_passes_every_hard_check") == "PASSED", out
     if not extra:
         assert _outcome(result, "experiments/test_phase3_paper.py::test_paper_pdf") == "PASSED", out
