@@ -4,10 +4,12 @@ metrics.json, output-dir safety. Tiny preset, a few thousand tokens."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 import math
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -161,9 +163,6 @@ def test_the_next_process_of_a_phase_reuses_the_compiled_graphs(data_dir, tmp_pa
     """torch's compile cache persists between processes: the second process of a phase
     (same code, same shapes) finds every graph (forward and backward, Muon's update, the
     evaluation) compiled and pays no cold compile. The cache folder is the caller's."""
-    import subprocess
-    import sys
-
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     first, second = (json.loads(subprocess.run([sys.executable, "-c", COMPILED_RUN], env=env, capture_output=True,
                                                text=True, check=True, timeout=600).stdout.splitlines()[-1])
@@ -200,8 +199,6 @@ def test_a_record_names_its_code_its_times_and_its_ideas_source(corpus, tmp_path
 
 
 def test_a_record_names_the_commit_of_the_code_not_of_the_folder_it_ran_in(corpus, tmp_path, monkeypatch):
-    import subprocess
-
     from trainer.record import CODE_REPOSITORY, git_state
 
     monkeypatch.chdir(tmp_path)  # a workspace outside the checkout
@@ -213,8 +210,6 @@ def test_a_record_names_the_commit_of_the_code_not_of_the_folder_it_ran_in(corpu
 
 def test_git_runs_no_command_a_repository_configures(tmp_path):
     """A planted .git whose core.fsmonitor (or a hook) runs a command: reading its state runs nothing."""
-    import subprocess
-
     from trainer.record import git_state
 
     marker = tmp_path / "ran"
